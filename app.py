@@ -1,0 +1,66 @@
+"""Movies on Demand API: routes of docs/API_CONTRACT.yml, each parse → service → response.
+
+Business rules live in ``chalicelib``; this module only wires HTTP to it. boto3 is never imported at
+module level (here or by what this imports) so discovery cold starts stay fast.
+"""
+
+from __future__ import annotations
+
+from chalice.app import Chalice, Response
+
+from chalicelib import bootstrap, validation, web
+from chalicelib.services.discovery import LIST_TTL, SEARCH_TTL
+
+app = Chalice(app_name="movies-on-demand")
+app.api.cors = web.cors_config()
+app.register_middleware(web.log_requests, "http")
+
+API = "/api/movies-on-demand"
+guard = web.contract_errors(lambda: app.current_request)
+
+
+def _param(name: str) -> str | None:
+    return web.query_param(app.current_request, name)
+
+
+@app.route(f"{API}/health", methods=["GET"])
+@guard
+def health() -> Response:
+    return web.ok(bootstrap.container().health())
+
+
+@app.route(f"{API}/search", methods=["GET"])
+@guard
+def search_movies() -> Response:
+    query = validation.parse_query(_param("query"))
+    page = validation.parse_page(_param("page"))
+    return web.ok(bootstrap.container().discovery.search(query, page), cache_seconds=SEARCH_TTL)
+
+
+@app.route(f"{API}/popular", methods=["GET"])
+@guard
+def popular_movies() -> Response:
+    page = validation.parse_page(_param("page"))
+    return web.ok(bootstrap.container().discovery.popular(page), cache_seconds=LIST_TTL)
+
+
+@app.route(f"{API}/top", methods=["GET"])
+@guard
+def top_movies() -> Response:
+    page = validation.parse_page(_param("page"))
+    return web.ok(bootstrap.container().discovery.top_rated(page), cache_seconds=LIST_TTL)
+
+
+@app.route(f"{API}/movies/{{id}}", methods=["GET"])
+@guard
+def movie_details(id: str) -> Response:
+    movie_id = validation.parse_movie_id(id)
+    return web.ok(bootstrap.container().discovery.details(movie_id))
+
+
+@app.route(f"{API}/movies/{{id}}/similar", methods=["GET"])
+@guard
+def similar_movies(id: str) -> Response:
+    movie_id = validation.parse_movie_id(id)
+    page = validation.parse_page(_param("page"))
+    return web.ok(bootstrap.container().discovery.similar(movie_id, page), cache_seconds=LIST_TTL)

@@ -1,0 +1,84 @@
+"""The exception hierarchy of the service and the one table that maps it to contract codes.
+
+Every failure a client can see is an ``ApiError`` subclass; the HTTP layer renders them all with one
+function (``chalicelib.web``), so no route builds error JSON by hand and the contract's ``code`` enum and
+HTTP status stay in lock-step here.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A failure with a contract error code, an HTTP status and a message safe to show a client."""
+
+    code: str = "INTERNAL_ERROR"
+    status: int = 500
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        #: Seconds a client should wait before trying again, sent as ``Retry-After`` when set.
+        self.retry_after = retry_after
+
+
+class InvalidInput(ApiError):
+    code, status = "INVALID_INPUT", 400
+
+
+class Unauthorized(ApiError):
+    code, status = "UNAUTHORIZED", 401
+
+
+class NotFound(ApiError):
+    code, status = "NOT_FOUND", 404
+
+
+class UpstreamError(ApiError):
+    """An outside system (TMDB, the indexer, Usenet, storage) failed; the client may retry later."""
+
+    status = 502
+
+
+class TmdbError(UpstreamError):
+    code = "TMDB_ERROR"
+
+
+class NzbgeekError(UpstreamError):
+    code = "NZBGEEK_ERROR"
+
+
+class UsenetError(UpstreamError):
+    code = "USENET_ERROR"
+
+
+class StorageError(UpstreamError):
+    code = "STORAGE_ERROR"
+
+
+class JobError(ApiError):
+    code, status = "JOB_ERROR", 500
+
+
+class InternalError(ApiError):
+    code, status = "INTERNAL_ERROR", 500
+
+
+class ConfigurationError(InternalError):
+    """A setting is missing or malformed; the message names the setting, never its value."""
+
+
+#: Every contract code with its HTTP status; the contract test checks the YAML enum against this.
+CONTRACT_CODES: dict[str, int] = {
+    cls.code: cls.status
+    for cls in (
+        InvalidInput,
+        Unauthorized,
+        NotFound,
+        TmdbError,
+        NzbgeekError,
+        UsenetError,
+        StorageError,
+        JobError,
+        InternalError,
+    )
+}

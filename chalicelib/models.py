@@ -1,0 +1,106 @@
+"""Pydantic models of the contract's response bodies (``docs/API_CONTRACT.yml``).
+
+Services return these; the HTTP layer serialises them with ``model_dump(mode="json")``. The contract is
+the source of truth and the test suite validates every response against it, so a field added here
+without the contract (or the other way round) fails the tests.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MovieSummary(_Model):
+    id: int
+    title: str
+    original_title: str | None
+    overview: str
+    release_date: date | None
+    year: int | None
+    poster_path: str | None
+    poster_url: str | None
+    backdrop_url: str | None
+    vote_average: float
+    vote_count: int
+    popularity: float
+    genre_ids: list[int]
+    original_language: str | None
+    adult: bool
+
+
+class MovieList(_Model):
+    page: int
+    total_pages: int
+    total_results: int
+    results: list[MovieSummary]
+
+
+class Genre(_Model):
+    id: int
+    name: str
+
+
+class ProductionCompany(_Model):
+    id: int
+    name: str
+    logo_url: str | None
+    origin_country: str | None
+
+
+class SpokenLanguage(_Model):
+    iso_639_1: str
+    english_name: str | None
+    name: str | None
+
+
+class CastMember(_Model):
+    id: int
+    name: str
+    character: str | None
+    order: int
+    profile_url: str | None
+
+
+class CrewMember(_Model):
+    id: int
+    name: str
+    job: str
+    department: str | None
+
+
+class JobStatusSummary(_Model):
+    """The latest job for a movie, as embedded in movie details."""
+
+    job_id: str
+    status: str
+    progress: float | None
+    error_message: str | None
+
+
+class MovieDetails(MovieSummary):
+    imdb_id: str | None
+    runtime: int | None
+    genres: list[Genre]
+    tagline: str | None
+    status: str | None
+    budget: int | None
+    revenue: int | None
+    homepage: str | None
+    production_companies: list[ProductionCompany]
+    spoken_languages: list[SpokenLanguage]
+    cast: list[CastMember]
+    crew: list[CrewMember]
+    job_status: JobStatusSummary | None = None
+
+
+class Health(_Model):
+    status: str
+    service: str
+    version: str
+    stage: str

@@ -1,0 +1,126 @@
+"""The HTTP edge: turns service results and ``ApiError``s into Chalice responses, and logs requests.
+
+This is the only module that renders errors, so every route answers with the contract's error body
+(``{"error", "code", "request_id"}``) and an unexpected exception becomes INTERNAL_ERROR with the request
+id in the log and the body, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from chalice.app import CORSConfig, Request, Response
+from pydantic import BaseModel
+
+from chalicelib.errors import ApiError, InternalError
+from chalicelib.logs import current_secrets, logger, scrub
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def cors_config() -> CORSConfig:
+    """CORS for browser frontends; the allowed origin comes from ``CORS_ALLOW_ORIGIN`` (default ``*``)."""
+    return CORSConfig(
+        allow_origin=os.environ.get("CORS_ALLOW_ORIGIN", "*"),
+        allow_headers=["X-Api-Key"],
+        expose_headers=["Retry-After", "X-Request-Id"],
+        max_age=600,
+    )
+
+
+def request_id(request: Request | None) -> str:
+    """The Lambda request id (what CloudWatch shows), else API Gateway's, else a fresh one."""
+    if request is not None:
+        aws_request_id = getattr(getattr(request, "lambda_context", None), "aws_request_id", None)
+        if aws_request_id:
+            return str(aws_request_id)
+        context_id = (request.context or {}).get("requestId")
+        if context_id:
+            return str(context_id)
+    return uuid.uuid4().hex
+
+
+def ok(body: BaseModel | dict[str, Any], *, status: int = 200, cache_seconds: int = 0) -> Response:
+    """A JSON success response; ``cache_seconds`` lets browsers and CDNs reuse public data."""
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+    if cache_seconds:
+        headers["Cache-Control"] = f"public, max-age={cache_seconds}"
+    return Response(body=payload, status_code=status, headers=headers)
+
+
+def error_response(error: ApiError, rid: str) -> Response:
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "application/json",
+        "Cache-Control": "no-store",
+    }
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    body = {"error": scrub(error.message, current_secrets()), "code": error.code, "request_id": rid}
+    return Response(body=body, status_code=error.status, headers=headers)
+
+
+def contract_errors(current_request: Callable[[], Request | None]) -> Callable[[View], View]:
+    """Decorator factory: the view's ``ApiError``s and unexpected exceptions become contract errors."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except ApiError as error:
+                rid = request_id(current_request())
+                level = logger.error if error.status >= 500 else logger.info
+                level(
+                    "request failed",
+                    extra={
+                        "code": error.code,
+                        "status": error.status,
+                        "error": scrub(error.message, current_secrets()),
+                    },
+                )
+                return error_response(error, rid)
+            except Exception:
+                rid = request_id(current_request())
+                logger.exception("unhandled error", extra={"request_id": rid})
+                return error_response(
+                    InternalError(f"internal error; quote request id {rid} when reporting it"), rid
+                )
+
+        return cast(View, guarded)
+
+    return decorate
+
+
+def log_requests(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """HTTP middleware: request keys on every log line, one access-log line, and ``X-Request-Id``."""
+    rid = request_id(event)
+    logger.append_keys(request_id=rid, method=event.method, path=event.path)
+    started = time.perf_counter()
+    try:
+        response = get_response(event)
+        response.headers["X-Request-Id"] = rid
+        logger.info(
+            "request",
+            extra={
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response
+    finally:
+        logger.remove_keys(["request_id", "method", "path"])
+
+
+def query_param(request: Request | None, name: str) -> str | None:
+    """One query parameter (the last, if repeated), or None; Chalice gives None for no query string."""
+    params = request.query_params if request is not None else None
+    if params is None:
+        return None
+    value = params.get(name)
+    return str(value) if value is not None else None

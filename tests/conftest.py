@@ -1,0 +1,141 @@
+"""Shared fixtures: the contract-checking API client, TMDB fixtures and a controllable clock."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from chalice.test import Client
+
+from chalicelib import bootstrap
+from chalicelib.cache import TTLCache
+from chalicelib.logs import logger
+from tests.contract import load_contract
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TMDB = "https://tmdb.test"
+TMDB_KEY = "tmdb-secret-token-do-not-leak"
+
+
+def tmdb_fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / "tmdb" / f"{name}.json").read_text())
+    return data
+
+
+class ApiResponse:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class ApiClient:
+    """Chalice's test client, with every response validated against the contract."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._contract = load_contract()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> ApiResponse:
+        return self.request("GET", path, headers=headers)
+
+    def post(
+        self, path: str, body: str | bytes = b"", headers: dict[str, str] | None = None
+    ) -> ApiResponse:
+        return self.request("POST", path, body=body, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: str | bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        payload = body.encode() if isinstance(body, str) else body
+        raw = self._client.http.request(method, path, headers=headers or {}, body=payload)
+        response = ApiResponse(raw.status_code, dict(raw.headers), raw.body)
+        self._contract.check(method, path, response.status, response.headers, response.body)
+        return response
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Settings for tests: TMDB at a fake host with a recognisable secret; a fresh container."""
+    monkeypatch.setenv("TMDB_API_KEY", TMDB_KEY)
+    monkeypatch.setenv("TMDB_BASE_URL", TMDB)
+    bootstrap.reset()
+    yield monkeypatch
+    bootstrap.reset()
+
+
+@pytest.fixture
+def clock(env: pytest.MonkeyPatch) -> FakeClock:
+    """Installs a clock the test can move into the process cache."""
+    fake = FakeClock()
+    bootstrap.container().cache = TTLCache(max_entries=2048, clock=fake)
+    return fake
+
+
+@pytest.fixture
+def api(env: pytest.MonkeyPatch) -> Iterator[ApiClient]:
+    from app import app
+
+    with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
+        yield ApiClient(client)
+
+
+@pytest.fixture
+def upstream() -> Iterator[responses.RequestsMock]:
+    """Mocked outside HTTP; a test fails if it leaves a registered call unused or calls anything else."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+class LogCapture:
+    def __init__(self, stream: io.StringIO) -> None:
+        self._stream = stream
+
+    @property
+    def text(self) -> str:
+        return self._stream.getvalue()
+
+    def lines(self, message: str | None = None) -> list[dict[str, Any]]:
+        """The JSON log lines written so far, optionally only those with this message."""
+        parsed = [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+        return [line for line in parsed if message is None or line.get("message") == message]
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    """The service's JSON log lines, formatted exactly as in production."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield LogCapture(stream)
+    finally:
+        logging.getLogger(logger.name).removeHandler(handler)

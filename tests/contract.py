@@ -1,0 +1,83 @@
+"""Checks HTTP responses against docs/API_CONTRACT.yml.
+
+Every test gets its client from the ``api`` fixture, which runs each response through ``Contract``; a
+response whose status the operation does not declare, whose content type is not JSON, or whose body does
+not match the declared schema fails the test that received it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+CONTRACT_PATH = Path(__file__).resolve().parent.parent / "docs" / "API_CONTRACT.yml"
+
+
+class ContractViolation(AssertionError):
+    pass
+
+
+class Contract:
+    def __init__(self, document: dict[str, Any]) -> None:
+        validate(document)
+        self.document = document
+        self._routes = [
+            (re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", template) + "$"), template)
+            for template in document["paths"]
+        ]
+
+    def operation(self, method: str, path: str) -> dict[str, Any]:
+        path = path.split("?", 1)[0]
+        for pattern, template in self._routes:
+            if pattern.match(path):
+                operations = self.document["paths"][template]
+                if method.lower() not in operations:
+                    raise ContractViolation(f"{method} {template} is not in the contract")
+                return dict(operations[method.lower()])
+        raise ContractViolation(f"no contract path matches {path}")
+
+    def check(
+        self, method: str, path: str, status: int, headers: dict[str, str], body: bytes
+    ) -> None:
+        operation = self.operation(method, path)
+        declared = operation["responses"].get(str(status))
+        if declared is None:
+            raise ContractViolation(
+                f"{method} {path} answered {status}, which the contract does not declare"
+            )
+        declared = self._resolve(declared)
+        content = declared.get("content")
+        if not content:
+            return
+        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        if not content_type.startswith("application/json"):
+            raise ContractViolation(f"{method} {path} answered {content_type!r}, not JSON")
+        schema = {
+            **content["application/json"]["schema"],
+            "components": self.document["components"],
+        }
+        validator = OAS31Validator(schema, format_checker=OAS31Validator.FORMAT_CHECKER)
+        errors = sorted(validator.iter_errors(json.loads(body)), key=lambda e: list(e.path))
+        if errors:
+            details = "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+            raise ContractViolation(f"{method} {path} {status} body breaks the contract: {details}")
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target: Any = self.document
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        return node
+
+
+@cache
+def load_contract() -> Contract:
+    return Contract(yaml.safe_load(CONTRACT_PATH.read_text()))
