@@ -15,8 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt downloader/requirement
 
 venv: $(VENV)/.installed
 
+S3_PORT ?= 9000
+
 run: venv
-	$(BIN)/chalice local --stage local --host $(HOST) --port $(PORT)
+	$(BIN)/python -m scripts.run_local --host $(HOST) --port $(PORT) --s3-port $(S3_PORT)
 
 lint: venv
 	$(BIN)/ruff check .

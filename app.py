@@ -6,7 +6,9 @@ module level (here or by what this imports) so discovery cold starts stay fast.
 
 from __future__ import annotations
 
-from chalice.app import Chalice, Response
+from typing import Any
+
+from chalice.app import Chalice, CloudWatchEvent, Rate, Response
 
 from chalicelib import bootstrap, validation, web
 from chalicelib.services.discovery import LIST_TTL, SEARCH_TTL
@@ -21,6 +23,13 @@ guard = web.contract_errors(lambda: app.current_request)
 
 def _param(name: str) -> str | None:
     return web.query_param(app.current_request, name)
+
+
+def _protected() -> bootstrap.Container:
+    """The container, after checking the API key (when keys are configured)."""
+    services = bootstrap.container()
+    web.require_api_key(app.current_request, services.settings.api_keys())
+    return services
 
 
 @app.route(f"{API}/health", methods=["GET"])
@@ -64,3 +73,43 @@ def similar_movies(id: str) -> Response:
     movie_id = validation.parse_movie_id(id)
     page = validation.parse_page(_param("page"))
     return web.ok(bootstrap.container().discovery.similar(movie_id, page), cache_seconds=LIST_TTL)
+
+
+@app.route(f"{API}/movies/{{id}}/stream", methods=["GET"])
+@guard
+def movie_stream(id: str) -> Response:
+    services = _protected()
+    return web.ok(services.stream.stream(validation.parse_stream_ref(id)))
+
+
+@app.route(f"{API}/jobs", methods=["GET"])
+@guard
+def list_jobs() -> Response:
+    services = _protected()
+    statuses = validation.parse_listable_status(_param("status"))
+    limit = validation.parse_limit(_param("limit"))
+    offset = validation.parse_offset(_param("offset"))
+    return web.ok(services.jobs.list(statuses, limit, offset))
+
+
+@app.route(f"{API}/jobs/{{jobId}}", methods=["GET"])
+@guard
+def job_status(jobId: str) -> Response:  # noqa: N803 - the contract names the path parameter
+    services = _protected()
+    job = services.jobs.get(validation.parse_job_id(jobId))
+    return web.ok(job, retry_after=job.poll_after_seconds)
+
+
+@app.route(f"{API}/history", methods=["GET"])
+@guard
+def watch_history() -> Response:
+    services = _protected()
+    limit = validation.parse_limit(_param("limit"))
+    offset = validation.parse_offset(_param("offset"))
+    return web.ok(services.stream.history(limit, offset))
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def cleanup(event: CloudWatchEvent) -> dict[str, Any]:
+    """Hourly: delete movies unwatched past retention, fail silent jobs, purge old rows."""
+    return web.run_job("cleanup", lambda: bootstrap.container().cleanup.run())

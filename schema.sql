@@ -14,12 +14,27 @@ CREATE TABLE IF NOT EXISTS jobs (
     ready_at TEXT,
     expires_at TEXT,
     last_watched_at TEXT,
-    error_message TEXT
+    error_message TEXT,
+    -- progress detail written by the downloader (at most every 10 s)
+    downloaded_bytes INTEGER,
+    total_bytes INTEGER,
+    speed_bps REAL,
+    eta_seconds INTEGER,
+    -- the finished object in R2
+    object_key TEXT,
+    content_type TEXT,
+    size_bytes INTEGER
 );
 
 CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS idx_jobs_movie_id ON jobs(movie_id);
 CREATE INDEX IF NOT EXISTS idx_jobs_expires_at ON jobs(expires_at);
+-- Listing by status newest-first and the stale-job sweep (status + updated_at).
+CREATE INDEX IF NOT EXISTS idx_jobs_status_updated ON jobs(status, updated_at);
+-- One active job per movie, enforced by the database: D1 over HTTP has no interactive transactions,
+-- so "check, then insert" must be a single INSERT that this index can refuse.
+CREATE UNIQUE INDEX IF NOT EXISTS ux_jobs_active_movie ON jobs(movie_id)
+    WHERE status IN ('queued', 'downloading', 'preparing', 'ready');
 
 -- Watch history: append-only record of what was watched, with enough metadata to show it.
 CREATE TABLE IF NOT EXISTS watch_history (

@@ -12,11 +12,18 @@ import threading
 from functools import cached_property
 
 from chalicelib import __version__
-from chalicelib.adapters.tmdb import TmdbClient
+from chalicelib.adapters.objects import ObjectStore
+from chalicelib.adapters.store import Executor, JobStore
+from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.adapters.tmdb import POSTER_SIZE, TmdbClient, image_url
 from chalicelib.cache import TTLCache
-from chalicelib.logs import SERVICE
+from chalicelib.errors import ApiError
+from chalicelib.logs import SERVICE, logger
 from chalicelib.models import Health
+from chalicelib.services.cleanup import CleanupService
 from chalicelib.services.discovery import Discovery
+from chalicelib.services.jobs import JobsService
+from chalicelib.services.stream import StreamService
 from chalicelib.settings import Settings, load_settings
 
 
@@ -37,7 +44,83 @@ class Container:
             timeout=settings.TMDB_TIMEOUT_SECONDS,
             language=settings.TMDB_LANGUAGE,
         )
-        return Discovery(tmdb, self.cache)
+        return Discovery(tmdb, self.cache, self.jobs)
+
+    @cached_property
+    def executor(self) -> Executor:
+        settings = self.settings
+        if settings.JOB_STORE == "d1":
+            from chalicelib.adapters.store.d1 import D1Executor
+
+            account_id, database_id, token = settings.d1_credentials()
+            return D1Executor(
+                account_id=account_id,
+                database_id=database_id,
+                api_token=token,
+                base_url=settings.CF_API_BASE_URL,
+            )
+        from chalicelib.adapters.store.sqlite import SqliteExecutor
+
+        return SqliteExecutor(settings.SQLITE_PATH)
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore(self.executor, cache_seconds=self.settings.JOB_CACHE_SECONDS)
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        settings = self.settings
+        access_key_id, secret = settings.r2_credentials()
+        return ObjectStore(
+            bucket=settings.R2_BUCKET,
+            endpoint_url=settings.r2_endpoint(),
+            access_key_id=access_key_id,
+            secret_access_key=secret,
+            create_bucket=settings.R2_CREATE_BUCKET,
+        )
+
+    @cached_property
+    def jobs(self) -> JobsService:
+        return JobsService(self.store)
+
+    @cached_property
+    def stream(self) -> StreamService:
+        return StreamService(
+            self.store,
+            self.objects,
+            metadata=self._movie_metadata,
+            retention_hours=self.settings.RETENTION_HOURS,
+            url_seconds=self.settings.STREAM_URL_SECONDS,
+            poster_url=lambda path: image_url(self.settings.TMDB_IMAGE_BASE_URL, POSTER_SIZE, path),
+        )
+
+    @cached_property
+    def cleanup(self) -> CleanupService:
+        return CleanupService(
+            self.store,
+            self.objects,
+            retention_hours=self.settings.RETENTION_HOURS,
+            stale_minutes=self.settings.STALE_JOB_MINUTES,
+            purge_after_days=self.settings.PURGE_AFTER_DAYS,
+        )
+
+    def _movie_metadata(self, movie_id: int) -> MovieMetadata | None:
+        """Title and poster for the watch history; history must not fail because TMDB does."""
+        try:
+            movie = self.discovery.movie(movie_id)
+        except ApiError as error:
+            logger.warning(
+                "no TMDB metadata for the watch history",
+                extra={"movie_id": movie_id, "error": error.message},
+            )
+            return None
+        return MovieMetadata(
+            movie_id=movie_id,
+            title=movie.title,
+            poster_path=movie.poster_path,
+            backdrop_path=None,
+            overview=movie.overview,
+        )
 
     def health(self) -> Health:
         return Health(status="ok", service=SERVICE, version=__version__, stage=self.settings.STAGE)

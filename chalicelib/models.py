@@ -104,3 +104,55 @@ class Health(_Model):
     service: str
     version: str
     stage: str
+
+
+class Job(_Model):
+    job_id: str
+    movie_id: int
+    status: str
+    progress: float | None
+    release_id: str | None
+    release_title: str | None
+    error_message: str | None
+    created_at: str
+    updated_at: str
+    ready_at: str | None
+    expires_at: str | None
+    last_watched_at: str | None
+    downloaded_bytes: int | None
+    total_bytes: int | None
+    speed_bps: float | None
+    eta_seconds: int | None
+    poll_after_seconds: int | None
+
+
+class JobList(_Model):
+    jobs: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+
+class Stream(_Model):
+    job_id: str
+    movie_id: int
+    url: str
+    expires_at: str
+    content_type: str
+    size_bytes: int
+
+
+class HistoryEntry(_Model):
+    movie_id: int
+    title: str | None
+    poster_path: str | None
+    poster_url: str | None
+    watched_at: str
+    job_id: str | None
+
+
+class History(_Model):
+    items: list[HistoryEntry]
+    total: int
+    limit: int
+    offset: int

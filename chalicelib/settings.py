@@ -7,6 +7,8 @@ and what was expected, never with the value itself: several settings are secrets
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +34,28 @@ class Settings(BaseSettings):
     TMDB_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=30)
     TMDB_LANGUAGE: str = "en-US"
 
+    JOB_STORE: Literal["sqlite", "d1"] = "sqlite"
+    SQLITE_PATH: str = ".data/movies.sqlite3"
+    CF_ACCOUNT_ID: str | None = None
+    D1_DATABASE_ID: str | None = None
+    CF_API_TOKEN: SecretStr | None = None
+    CF_API_BASE_URL: str = "https://api.cloudflare.com/client/v4"
+    JOB_CACHE_SECONDS: float = Field(default=3.0, ge=0, le=60)
+
+    R2_ENDPOINT_URL: str | None = None
+    R2_ACCESS_KEY_ID: SecretStr | None = None
+    R2_SECRET_ACCESS_KEY: SecretStr | None = None
+    R2_BUCKET: str = "movies-on-demand"
+    #: Create the bucket on first use: for the local S3 stand-in only, never against R2.
+    R2_CREATE_BUCKET: bool = False
+    STREAM_URL_SECONDS: int = Field(default=4 * 3600, ge=60, le=7 * 24 * 3600)
+
+    RETENTION_HOURS: int = Field(default=168, ge=1, le=24 * 365)
+    STALE_JOB_MINUTES: int = Field(default=30, ge=5, le=24 * 60)
+    PURGE_AFTER_DAYS: int = Field(default=30, ge=1, le=3650)
+
+    API_KEYS: SecretStr | None = None
+
     def tmdb_api_key(self) -> str:
         """The TMDB bearer token, or a configuration error naming the missing setting."""
         if self.TMDB_API_KEY is None:
@@ -39,6 +63,42 @@ class Settings(BaseSettings):
                 "TMDB_API_KEY is not set: discovery needs a TMDB API read access token"
             )
         return self.TMDB_API_KEY.get_secret_value()
+
+    def d1_credentials(self) -> tuple[str, str, str]:
+        """(account id, database id, API token) for ``JOB_STORE=d1``, or an error naming what's missing."""
+        missing = [
+            name
+            for name in ("CF_ACCOUNT_ID", "D1_DATABASE_ID", "CF_API_TOKEN")
+            if getattr(self, name) is None
+        ]
+        if missing or self.CF_ACCOUNT_ID is None or self.D1_DATABASE_ID is None:
+            raise ConfigurationError(f"JOB_STORE=d1 needs {', '.join(missing)}")
+        token = self.CF_API_TOKEN.get_secret_value() if self.CF_API_TOKEN else ""
+        return self.CF_ACCOUNT_ID, self.D1_DATABASE_ID, token
+
+    def r2_endpoint(self) -> str:
+        """``R2_ENDPOINT_URL``, else the account's R2 endpoint derived from ``CF_ACCOUNT_ID``."""
+        if self.R2_ENDPOINT_URL:
+            return self.R2_ENDPOINT_URL
+        if self.CF_ACCOUNT_ID:
+            return f"https://{self.CF_ACCOUNT_ID}.r2.cloudflarestorage.com"
+        raise ConfigurationError("object storage needs R2_ENDPOINT_URL or CF_ACCOUNT_ID")
+
+    def r2_credentials(self) -> tuple[str, str]:
+        if self.R2_ACCESS_KEY_ID is None or self.R2_SECRET_ACCESS_KEY is None:
+            raise ConfigurationError(
+                "object storage needs R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY"
+            )
+        return (
+            self.R2_ACCESS_KEY_ID.get_secret_value(),
+            self.R2_SECRET_ACCESS_KEY.get_secret_value(),
+        )
+
+    def api_keys(self) -> tuple[str, ...]:
+        """The accepted ``X-Api-Key`` values (comma-separated in ``API_KEYS``); empty = no auth."""
+        if self.API_KEYS is None:
+            return ()
+        return tuple(k.strip() for k in self.API_KEYS.get_secret_value().split(",") if k.strip())
 
 
 def load_settings() -> Settings:

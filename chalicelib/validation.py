@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from chalicelib.domain.jobs import ACTIVE_STATUSES, LISTABLE_STATUSES, JobStatus, is_job_id
 from chalicelib.errors import InvalidInput
 
 MAX_PAGE = 500
@@ -43,3 +44,49 @@ def parse_query(raw: str | None) -> str:
     if len(raw) > MAX_QUERY_LENGTH:
         raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters")
     return raw.strip()
+
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+MAX_OFFSET = 1_000_000
+
+
+def parse_job_id(raw: str | None) -> str:
+    """A job id as the API issues them (``job_<digits>_<letters and digits>``), nothing else."""
+    if raw is None or not is_job_id(raw):
+        raise InvalidInput("job id must look like job_<digits>_<letters and digits>")
+    return raw
+
+
+def parse_stream_ref(raw: str | None) -> int | str:
+    """The stream endpoint's ``id``: a job id when it starts with ``job_``, else a movie id."""
+    if raw is not None and raw.startswith("job_"):
+        return parse_job_id(raw)
+    return parse_movie_id(raw)
+
+
+def parse_limit(raw: str | None) -> int:
+    return _bounded_int(raw, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+
+
+def parse_offset(raw: str | None) -> int:
+    return _bounded_int(raw, "offset", 0, 0, MAX_OFFSET)
+
+
+def parse_listable_status(raw: str | None) -> tuple[JobStatus, ...]:
+    """The statuses to list: the one asked for, or every active status by default."""
+    if raw is None:
+        return ACTIVE_STATUSES
+    for status in LISTABLE_STATUSES:
+        if raw == status.value:
+            return (status,)
+    allowed = ", ".join(status.value for status in LISTABLE_STATUSES)
+    raise InvalidInput(f"status must be one of {allowed}")
+
+
+def _bounded_int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} must be an integer from {low} to {high}")
+    return int(raw)

@@ -7,7 +7,9 @@ id in the log and the body, never a stack trace.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hmac
 import os
 import time
 import uuid
@@ -17,7 +19,7 @@ from typing import Any, TypeVar, cast
 from chalice.app import CORSConfig, Request, Response
 from pydantic import BaseModel
 
-from chalicelib.errors import ApiError, InternalError
+from chalicelib.errors import ApiError, InternalError, Unauthorized
 from chalicelib.logs import current_secrets, logger, scrub
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -45,12 +47,26 @@ def request_id(request: Request | None) -> str:
     return uuid.uuid4().hex
 
 
-def ok(body: BaseModel | dict[str, Any], *, status: int = 200, cache_seconds: int = 0) -> Response:
-    """A JSON success response; ``cache_seconds`` lets browsers and CDNs reuse public data."""
+def ok(
+    body: BaseModel | dict[str, Any],
+    *,
+    status: int = 200,
+    cache_seconds: int = 0,
+    retry_after: int | None = None,
+) -> Response:
+    """A JSON success response.
+
+    ``cache_seconds`` lets browsers and CDNs reuse public data; ``retry_after`` tells pollers of work
+    in progress when to come back (the job store's request budget is finite).
+    """
     payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
     headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if cache_seconds:
         headers["Cache-Control"] = f"public, max-age={cache_seconds}"
+    else:
+        headers["Cache-Control"] = "no-store"
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(body=payload, status_code=status, headers=headers)
 
 
@@ -124,3 +140,36 @@ def query_param(request: Request | None, name: str) -> str | None:
         return None
     value = params.get(name)
     return str(value) if value is not None else None
+
+
+def require_api_key(request: Request | None, accepted: tuple[str, ...]) -> None:
+    """When API keys are configured, the request must carry one of them in ``X-Api-Key``.
+
+    Every configured key is compared in constant time (no early exit), so response timing reveals
+    neither a key's prefix nor which key matched.
+    """
+    if not accepted:
+        return
+    headers = request.headers if request is not None else {}
+    offered = (headers.get("x-api-key") or "").encode()
+    matched = False
+    for key in accepted:
+        matched |= hmac.compare_digest(offered, key.encode())
+    if not matched:
+        raise Unauthorized("this endpoint needs a valid X-Api-Key header")
+
+
+def run_job(name: str, work: Callable[[], object]) -> dict[str, Any]:
+    """Run a scheduled or queued task with its outcome logged; the summary is the Lambda's result.
+
+    Errors are logged with context and re-raised so the invocation counts as failed (alarms watch it).
+    """
+    started = time.perf_counter()
+    try:
+        result = work()
+    except Exception:
+        logger.exception(f"{name} failed")
+        raise
+    summary = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else {}  # type: ignore[arg-type]
+    summary["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return summary

@@ -9,9 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import responses
 from chalice.test import Client
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
 from chalicelib.cache import TTLCache
@@ -22,6 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TMDB = "https://tmdb.test"
 TMDB_KEY = "tmdb-secret-token-do-not-leak"
+R2_ENDPOINT = "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"
+R2_BUCKET = "movies-test"
+R2_SECRET = "r2-secret-access-key-do-not-leak"
+#: A stage absent from .chalice/config.json: the test client then adds no stage variables, so the
+#: settings below (temporary SQLite file, fake endpoints) are what the app sees.
+TEST_STAGE = "pytest"
 
 
 def tmdb_fixture(name: str) -> dict[str, Any]:
@@ -82,10 +92,18 @@ class FakeClock:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Settings for tests: TMDB at a fake host with a recognisable secret; a fresh container."""
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """Settings for tests: fake upstreams with recognisable secrets, a temporary job store."""
     monkeypatch.setenv("TMDB_API_KEY", TMDB_KEY)
     monkeypatch.setenv("TMDB_BASE_URL", TMDB)
+    monkeypatch.setenv("JOB_STORE", "sqlite")
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "jobs.sqlite3"))
+    monkeypatch.setenv("R2_ENDPOINT_URL", R2_ENDPOINT)
+    monkeypatch.setenv("R2_ACCESS_KEY_ID", "r2-access-key-id-test")
+    monkeypatch.setenv("R2_SECRET_ACCESS_KEY", R2_SECRET)
+    monkeypatch.setenv("R2_BUCKET", R2_BUCKET)
+    for name in ("API_KEYS", "STAGE", "CF_ACCOUNT_ID", "D1_DATABASE_ID", "CF_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     bootstrap.reset()
     yield monkeypatch
     bootstrap.reset()
@@ -103,8 +121,38 @@ def clock(env: pytest.MonkeyPatch) -> FakeClock:
 def api(env: pytest.MonkeyPatch) -> Iterator[ApiClient]:
     from app import app
 
-    with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
+    with Client(app, stage_name=TEST_STAGE, project_dir=str(ROOT)) as client:
         yield ApiClient(client)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Client]:
+    """moto's S3 standing in for R2 at R2's endpoint, with the bucket created."""
+    monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", R2_ENDPOINT)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "r2-access-key-id-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", R2_SECRET)
+    with mock_aws():
+        client = boto3.client("s3", endpoint_url=R2_ENDPOINT, region_name="auto")
+        location: Any = {"LocationConstraint": "auto"}  # R2's region, unknown to the stubs
+        client.create_bucket(Bucket=R2_BUCKET, CreateBucketConfiguration=location)
+        yield client
+
+
+@pytest.fixture
+def s3_server(env: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real S3-compatible HTTP endpoint on loopback (moto's server, as ``make run`` uses), for
+    tests that must fetch signed URLs over HTTP. Returns the endpoint URL the app is set to."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env.setenv("R2_ENDPOINT_URL", endpoint)
+    env.setenv("R2_CREATE_BUCKET", "true")
+    bootstrap.reset()
+    try:
+        yield endpoint
+    finally:
+        server.stop()
 
 
 @pytest.fixture

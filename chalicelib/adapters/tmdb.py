@@ -54,6 +54,11 @@ KEY_CREW_JOBS = frozenset(
 POSTER_SIZE, BACKDROP_SIZE, PROFILE_SIZE, LOGO_SIZE = "w500", "w1280", "w185", "w185"
 
 
+def image_url(base_url: str, size: str, path: str | None) -> str | None:
+    """Absolute URL of a TMDB image path, or None when there is no image."""
+    return f"{base_url.rstrip('/')}/{size}{path}" if path else None
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -238,7 +243,7 @@ class TmdbClient:
     # -- transforms ------------------------------------------------------------------------------
 
     def _image(self, size: str, path: str | None) -> str | None:
-        return f"{self._image_base_url}/{size}{path}" if path else None
+        return image_url(self._image_base_url, size, path)
 
     def _movie_list(self, payload: dict[str, Any]) -> MovieList:
         try:

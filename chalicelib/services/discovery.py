@@ -55,11 +55,15 @@ class Discovery:
             ("similar", movie_id, page), LIST_TTL, lambda: self._tmdb.similar(movie_id, page)
         )
 
-    def details(self, movie_id: int) -> MovieDetails:
+    def movie(self, movie_id: int) -> MovieDetails:
+        """TMDB's details of a movie (cached), without the live job status."""
         cached = self._cache.get_or_load(
             ("details", movie_id), DETAILS_TTL, lambda: self._tmdb.details(movie_id)
         )
-        return cast(MovieDetails, cached).model_copy(
+        return cast(MovieDetails, cached)
+
+    def details(self, movie_id: int) -> MovieDetails:
+        return self.movie(movie_id).model_copy(
             update={"job_status": self._jobs.latest_job_status(movie_id)}
         )
 

@@ -1,0 +1,163 @@
+"""Object storage (Cloudflare R2, or any S3-compatible endpoint) through boto3.
+
+boto3 is imported on first use, not at module import, so the discovery endpoints' cold starts never pay
+for it. The client follows R2's rules: region ``auto``, SigV4, and checksums only "when required"
+(boto3 >= 1.36 otherwise adds CRC trailers that R2 rejects).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.errors import StorageError
+from chalicelib.logs import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size_bytes: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Deleted:
+    objects: int
+    bytes: int
+
+
+class ObjectStore:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        endpoint_url: str,
+        access_key_id: str,
+        secret_access_key: str,
+        create_bucket: bool = False,
+        client: S3Client | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self._endpoint_url = endpoint_url
+        self._credentials = (access_key_id, secret_access_key)
+        self._create_bucket = create_bucket
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> S3Client:
+        with self._lock:
+            if self._client is None:
+                self._client = self._new_client()
+                if self._create_bucket:
+                    self._ensure_bucket(self._client)
+            return self._client
+
+    def _new_client(self) -> S3Client:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self._endpoint_url,
+            region_name="auto",
+            aws_access_key_id=self._credentials[0],
+            aws_secret_access_key=self._credentials[1],
+            config=Config(
+                signature_version="s3v4",
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
+
+    def _ensure_bucket(self, client: S3Client) -> None:
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except Exception:
+            # R2 (and S3 stand-ins) accept "auto"; region-less CreateBucket is refused off us-east-1.
+            location: Any = {"LocationConstraint": "auto"}  # R2's region, unknown to the stubs
+            client.create_bucket(Bucket=self.bucket, CreateBucketConfiguration=location)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and type of an object, or None when it does not exist."""
+        try:
+            reply = self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if _status(exc) == 404:
+                return None
+            raise _storage_error("read", exc) from None
+        return ObjectInfo(
+            key=key,
+            size_bytes=int(reply["ContentLength"]),
+            content_type=reply.get("ContentType") or "application/octet-stream",
+        )
+
+    def first_key(self, prefix: str) -> str | None:
+        """The first object under ``prefix`` (for jobs whose row lacks its object key)."""
+        try:
+            reply = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        except Exception as exc:
+            raise _storage_error("list", exc) from None
+        contents = reply.get("Contents") or []
+        return contents[0]["Key"] if contents else None
+
+    def presign_get(self, key: str, expires_seconds: int) -> str:
+        try:
+            return self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_seconds
+            )
+        except Exception as exc:
+            raise _storage_error("sign a URL for", exc) from None
+
+    def delete_prefix(self, prefix: str) -> Deleted:
+        """Delete every object under ``prefix`` (1,000 per request); idempotent."""
+        count = size = 0
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                contents = page.get("Contents") or []
+                if not contents:
+                    continue
+                reply = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": o["Key"]} for o in contents], "Quiet": True},
+                )
+                if reply.get("Errors"):
+                    first = reply["Errors"][0]
+                    raise StorageError(
+                        f"object storage refused to delete {first.get('Key')}: "
+                        f"{first.get('Code')} {first.get('Message', '')}".strip()
+                    )
+                count += len(contents)
+                size += sum(int(o.get("Size", 0)) for o in contents)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise _storage_error("delete", exc) from None
+        return Deleted(objects=count, bytes=size)
+
+
+def _status(exc: Exception) -> int | None:
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status is not None else None
+    return None
+
+
+def _storage_error(action: str, exc: Exception) -> StorageError:
+    """A client-safe error: the S3 error code, never the request (which carries a signature)."""
+    response: Any = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    logger.error("object storage error", extra={"action": action, "error_type": type(exc).__name__})
+    return StorageError(
+        f"object storage could not {action} the object ({code or type(exc).__name__})"
+    )

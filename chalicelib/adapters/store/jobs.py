@@ -1,0 +1,355 @@
+"""Job, watch-history and movie-metadata queries, each use case in one round trip.
+
+Reads of single jobs are cached for a few seconds in the process: clients poll job status, and a warm
+Lambda answering the same poll twice within the cache window spends no D1 request on it. Writes made by
+this process invalidate what they touch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from chalicelib.adapters.store.executor import Executor, Param, Row, Statement
+from chalicelib.cache import Clock, TTLCache
+from chalicelib.domain.jobs import (
+    ACTIVE_STATUSES,
+    IN_PROGRESS_STATUSES,
+    Job,
+    JobStatus,
+)
+from chalicelib.errors import JobError
+
+JOB_COLUMNS = tuple(f.name for f in fields(Job))
+#: Columns a transition may set besides status and updated_at.
+UPDATABLE = frozenset(JOB_COLUMNS) - {"job_id", "movie_id", "created_at", "status", "updated_at"}
+
+
+@dataclass(frozen=True)
+class MovieMetadata:
+    movie_id: int
+    title: str | None
+    poster_path: str | None
+    backdrop_path: str | None = None
+    overview: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchEntry:
+    movie_id: int
+    title: str | None
+    poster_path: str | None
+    watched_at: str
+    job_id: str | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one cleanup query found."""
+
+    stale: list[Job]
+    expired: list[Job]
+    purged: int
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _statuses(statuses: Iterable[JobStatus]) -> tuple[str, ...]:
+    return tuple(str(status) for status in statuses)
+
+
+def job_from_row(row: Row) -> Job:
+    values: dict[str, Any] = {name: row.get(name) for name in JOB_COLUMNS}
+    values["status"] = JobStatus(values["status"])
+    values["movie_id"] = int(values["movie_id"])
+    return Job(**values)
+
+
+class JobStore:
+    def __init__(
+        self, executor: Executor, *, cache_seconds: float = 3.0, clock: Clock = time.monotonic
+    ) -> None:
+        self.executor = executor
+        self._cache_seconds = cache_seconds
+        # Values are 1-tuples so that "no such job" is cached too (a movie page asks for every movie).
+        self._cache: TTLCache[tuple[Job | None]] = TTLCache(max_entries=1024, clock=clock)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self._cached(("job", job_id), "SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+
+    def latest_job(self, movie_id: int) -> Job | None:
+        """The movie's most recent job (the one a movie page shows)."""
+        return self._cached(
+            ("latest", movie_id),
+            "SELECT * FROM jobs WHERE movie_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (movie_id,),
+        )
+
+    def list_jobs(
+        self, statuses: Sequence[JobStatus], limit: int, offset: int
+    ) -> tuple[list[Job], int]:
+        wanted = _statuses(statuses)
+        where = f"status IN ({_placeholders(len(wanted))})"
+        page, count = self.executor.execute(
+            [
+                Statement(
+                    f"SELECT * FROM jobs WHERE {where} ORDER BY updated_at DESC, job_id DESC "
+                    "LIMIT ? OFFSET ?",
+                    (*wanted, limit, offset),
+                ),
+                Statement(f"SELECT COUNT(*) AS total FROM jobs WHERE {where}", wanted),
+            ]
+        )
+        return [job_from_row(row) for row in page], int(count[0]["total"])
+
+    def job_with_metadata(
+        self, *, job_id: str | None = None, movie_id: int | None = None
+    ) -> tuple[Job | None, MovieMetadata | None]:
+        """A job (by id, or the movie's latest) with the movie's stored metadata, in one query."""
+        select = (
+            "SELECT j.*, m.title AS meta_title, m.poster_path AS meta_poster_path "
+            "FROM jobs j LEFT JOIN movie_metadata m ON m.movie_id = j.movie_id "
+        )
+        if job_id is not None:
+            statement = Statement(select + "WHERE j.job_id = ?", (job_id,))
+        else:
+            statement = Statement(
+                select + "WHERE j.movie_id = ? ORDER BY j.created_at DESC, j.rowid DESC LIMIT 1",
+                (movie_id,),
+            )
+        [rows] = self.executor.execute([statement])
+        if not rows:
+            return None, None
+        row = rows[0]
+        job = job_from_row(row)
+        if row.get("meta_title") is None and row.get("meta_poster_path") is None:
+            return job, None
+        return job, MovieMetadata(job.movie_id, row["meta_title"], row["meta_poster_path"])
+
+    def history(self, limit: int, offset: int) -> tuple[list[WatchEntry], int]:
+        page, count = self.executor.execute(
+            [
+                Statement(
+                    "SELECT movie_id, title, poster_path, last_watched_at, job_id, status "
+                    "FROM watch_history ORDER BY last_watched_at DESC, id DESC LIMIT ? OFFSET ?",
+                    (limit, offset),
+                ),
+                Statement("SELECT COUNT(*) AS total FROM watch_history"),
+            ]
+        )
+        entries = [
+            WatchEntry(
+                movie_id=int(row["movie_id"]),
+                title=row["title"],
+                poster_path=row["poster_path"],
+                watched_at=row["last_watched_at"],
+                job_id=row["job_id"],
+                status=row["status"],
+            )
+            for row in page
+        ]
+        return entries, int(count[0]["total"])
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def create_job(self, job: Job, metadata: MovieMetadata | None = None) -> tuple[Job, bool]:
+        """Insert ``job`` unless the movie already has an active job; returns (job, created).
+
+        One statement decides (the partial unique index refuses a second active job), so concurrent
+        requests cannot both create. Comparing ids, not "did the insert return a row", keeps a retried
+        request whose first attempt did insert from mistaking its own job for someone else's.
+        """
+        columns = [name for name in JOB_COLUMNS if getattr(job, name) is not None]
+        values: tuple[Param, ...] = tuple(_param(getattr(job, name)) for name in columns)
+        active = _statuses(ACTIVE_STATUSES)
+        statements = [
+            Statement(
+                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({_placeholders(len(columns))}) "
+                "ON CONFLICT DO NOTHING",
+                values,
+            ),
+            Statement(
+                f"SELECT * FROM jobs WHERE movie_id = ? AND status IN ({_placeholders(len(active))})",
+                (job.movie_id, *active),
+            ),
+        ]
+        if metadata is not None:
+            statements.append(_upsert_metadata(metadata, job.created_at))
+        rows = self.executor.execute(statements)[1]
+        if not rows:
+            raise JobError(
+                "the job could not be created (no active job and the insert was refused)"
+            )
+        stored = job_from_row(rows[0])
+        self._forget(stored)
+        return stored, stored.job_id == job.job_id
+
+    def transition(
+        self,
+        job_id: str,
+        *,
+        from_statuses: Iterable[JobStatus],
+        to: JobStatus,
+        now: str,
+        **changes: Any,
+    ) -> Job | None:
+        """Compare-and-set: move the job to ``to`` only if it is in one of ``from_statuses``.
+
+        Returns the updated job, or None when the job was not in an expected state (someone else
+        moved it first, e.g. a redelivered queue message or cleanup's stale-job rule).
+        """
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        allowed = _statuses(from_statuses)
+        assignments = ["status = ?", "updated_at = ?", *(f"{name} = ?" for name in changes)]
+        params: tuple[Param, ...] = (
+            str(to),
+            now,
+            *(_param(value) for value in changes.values()),
+            job_id,
+            *allowed,
+        )
+        [rows] = self.executor.execute(
+            [
+                Statement(
+                    f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ? "
+                    f"AND status IN ({_placeholders(len(allowed))}) RETURNING *",
+                    params,
+                )
+            ]
+        )
+        job = job_from_row(rows[0]) if rows else None
+        if job is not None:
+            self._forget(job)
+        return job
+
+    def record_watch(
+        self,
+        job: Job,
+        *,
+        now: str,
+        expires_at: str,
+        metadata: MovieMetadata | None,
+        remember_metadata: bool = False,
+    ) -> Job | None:
+        """Mark a ready job watched (pushing its expiry) and append to the watch history, atomically.
+
+        ``remember_metadata`` also stores ``metadata`` for later reads (when it came from TMDB).
+        Returns None when the job stopped being ready in the meantime (nothing is recorded then).
+        """
+        title = metadata.title if metadata else None
+        poster = metadata.poster_path if metadata else None
+        statements = [
+            Statement(
+                "UPDATE jobs SET last_watched_at = ?, expires_at = ?, updated_at = ? "
+                "WHERE job_id = ? AND status = 'ready' RETURNING *",
+                (now, expires_at, now, job.job_id),
+            ),
+            Statement(
+                "INSERT INTO watch_history (movie_id, title, poster_path, last_watched_at, job_id, "
+                "status) SELECT ?, ?, ?, ?, ?, 'ready' WHERE EXISTS "
+                "(SELECT 1 FROM jobs WHERE job_id = ? AND status = 'ready' AND last_watched_at = ?)",
+                (job.movie_id, title, poster, now, job.job_id, job.job_id, now),
+            ),
+        ]
+        if metadata is not None and remember_metadata:
+            statements.append(_upsert_metadata(metadata, now))
+        rows = self.executor.execute(statements)[0]
+        updated = job_from_row(rows[0]) if rows else None
+        self._forget(updated or job)
+        return updated
+
+    def sweep(self, *, now: str, stale_before: str, purge_before: str, ready_before: str) -> Sweep:
+        """Cleanup's one read-and-fix query: fail silent in-progress jobs, purge old rows, and list
+        ready jobs past their expiry (or, lacking one, ready since before ``ready_before``)."""
+        in_progress = _statuses(IN_PROGRESS_STATUSES)
+        stale, purged, expired = self.executor.execute(
+            [
+                Statement(
+                    "UPDATE jobs SET status = 'error', updated_at = ?, "
+                    "error_message = 'worker stopped responding' "
+                    f"WHERE status IN ({_placeholders(len(in_progress))}) AND updated_at < ? "
+                    "RETURNING *",
+                    (now, *in_progress, stale_before),
+                ),
+                Statement(
+                    "DELETE FROM jobs WHERE status IN ('deleted', 'error') AND updated_at < ? "
+                    "RETURNING job_id",
+                    (purge_before,),
+                ),
+                Statement(
+                    "SELECT * FROM jobs WHERE status = 'ready' AND (expires_at <= ? "
+                    "OR (expires_at IS NULL AND ready_at <= ?)) ORDER BY expires_at",
+                    (now, ready_before),
+                ),
+            ]
+        )
+        return Sweep(
+            stale=[job_from_row(row) for row in stale],
+            expired=[job_from_row(row) for row in expired],
+            purged=len(purged),
+        )
+
+    def mark_deleted(self, job_ids: Sequence[str], *, now: str) -> list[str]:
+        """Mark ready jobs whose files are gone as deleted, all in one round trip."""
+        if not job_ids:
+            return []
+        results = self.executor.execute(
+            [
+                Statement(
+                    "UPDATE jobs SET status = 'deleted', updated_at = ? "
+                    "WHERE job_id = ? AND status = 'ready' RETURNING job_id",
+                    (now, job_id),
+                )
+                for job_id in job_ids
+            ]
+        )
+        self._cache.clear()
+        return [rows[0]["job_id"] for rows in results if rows]
+
+    # -- cache -----------------------------------------------------------------------------------
+
+    def _cached(self, key: tuple[str, object], sql: str, params: tuple[Param, ...]) -> Job | None:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached[0]
+        [rows] = self.executor.execute([Statement(sql, params)])
+        job = job_from_row(rows[0]) if rows else None
+        self._cache.set(key, (job,), self._cache_seconds)
+        return job
+
+    def _forget(self, job: Job) -> None:
+        self._cache.invalidate(("job", job.job_id))
+        self._cache.invalidate(("latest", job.movie_id))
+
+
+def _param(value: object) -> Param:
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
+
+
+def _upsert_metadata(metadata: MovieMetadata, now: str) -> Statement:
+    return Statement(
+        "INSERT INTO movie_metadata (movie_id, title, poster_path, backdrop_path, overview, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (movie_id) DO UPDATE SET "
+        "title = excluded.title, poster_path = excluded.poster_path, "
+        "backdrop_path = excluded.backdrop_path, overview = excluded.overview, "
+        "updated_at = excluded.updated_at",
+        (
+            metadata.movie_id,
+            metadata.title,
+            metadata.poster_path,
+            metadata.backdrop_path,
+            metadata.overview,
+            now,
+        ),
+    )

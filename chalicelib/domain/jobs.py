@@ -1,0 +1,118 @@
+"""Jobs: identity, lifecycle states and the timing rules shared by the API and the downloader.
+
+Pure logic: no SQL, HTTP or boto3. Timestamps are UTC ISO-8601 strings of fixed width
+(``2026-11-24T01:02:03.456Z``) so that the store can compare and sort them as text, which is all
+SQLite/D1 needs for the retention and stale-job queries to use their indexes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    PREPARING = "preparing"
+    READY = "ready"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+#: A movie has at most one job in these states (enforced by a partial unique index).
+ACTIVE_STATUSES: tuple[JobStatus, ...] = (
+    JobStatus.QUEUED,
+    JobStatus.DOWNLOADING,
+    JobStatus.PREPARING,
+    JobStatus.READY,
+)
+#: States in which a worker is expected to make progress; silence here means a dead worker.
+IN_PROGRESS_STATUSES: tuple[JobStatus, ...] = (
+    JobStatus.QUEUED,
+    JobStatus.DOWNLOADING,
+    JobStatus.PREPARING,
+)
+#: Statuses a client may filter the job list by (deleted jobs are never listed).
+LISTABLE_STATUSES: tuple[JobStatus, ...] = (*ACTIVE_STATUSES, JobStatus.ERROR)
+
+#: How long clients should wait between polls. The downloader writes progress every 10 s, so polling
+#: faster only spends the database's request budget on unchanged rows.
+POLL_AFTER_SECONDS: dict[JobStatus, int] = {
+    JobStatus.QUEUED: 5,
+    JobStatus.DOWNLOADING: 10,
+    JobStatus.PREPARING: 10,
+}
+
+JOB_ID_PATTERN = re.compile(r"job_[0-9]{1,20}_[A-Za-z0-9]{1,32}")
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_iso(moment: datetime) -> str:
+    """Fixed-width UTC text, so lexical order is time order."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def new_job_id(now: datetime) -> str:
+    """``job_<ms since epoch>_<10 random chars>``: sortable by creation, unguessable, URL-safe."""
+    suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+    return f"job_{int(now.timestamp() * 1000)}_{suffix}"
+
+
+def is_job_id(text: str) -> bool:
+    return len(text) <= 64 and JOB_ID_PATTERN.fullmatch(text) is not None
+
+
+def expiry_after(moment: datetime, retention_hours: int) -> datetime:
+    """When cleanup deletes a movie last touched (ready or watched) at ``moment``."""
+    return moment + timedelta(hours=retention_hours)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the ``jobs`` table."""
+
+    job_id: str
+    movie_id: int
+    status: JobStatus
+    created_at: str
+    updated_at: str
+    progress: float | None = None
+    release_id: str | None = None
+    release_title: str | None = None
+    ready_at: str | None = None
+    expires_at: str | None = None
+    last_watched_at: str | None = None
+    error_message: str | None = None
+    downloaded_bytes: int | None = None
+    total_bytes: int | None = None
+    speed_bps: float | None = None
+    eta_seconds: int | None = None
+    object_key: str | None = None
+    content_type: str | None = None
+    size_bytes: int | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def poll_after_seconds(self) -> int | None:
+        return POLL_AFTER_SECONDS.get(self.status)

@@ -1,0 +1,60 @@
+"""Job queries for the API: one job, the job list, and the job summary embedded in movie details."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chalicelib import models
+from chalicelib.adapters.store import JobStore
+from chalicelib.domain.jobs import Job, JobStatus
+from chalicelib.errors import NotFound
+
+
+def job_model(job: Job) -> models.Job:
+    return models.Job(
+        job_id=job.job_id,
+        movie_id=job.movie_id,
+        status=job.status.value,
+        progress=job.progress,
+        release_id=job.release_id,
+        release_title=job.release_title,
+        error_message=job.error_message,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        ready_at=job.ready_at,
+        expires_at=job.expires_at,
+        last_watched_at=job.last_watched_at,
+        downloaded_bytes=job.downloaded_bytes,
+        total_bytes=job.total_bytes,
+        speed_bps=job.speed_bps,
+        eta_seconds=job.eta_seconds,
+        poll_after_seconds=job.poll_after_seconds,
+    )
+
+
+class JobsService:
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+
+    def get(self, job_id: str) -> models.Job:
+        job = self._store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        return job_model(job)
+
+    def list(self, statuses: Sequence[JobStatus], limit: int, offset: int) -> models.JobList:
+        jobs, total = self._store.list_jobs(statuses, limit, offset)
+        return models.JobList(
+            jobs=[job_model(job) for job in jobs], total=total, limit=limit, offset=offset
+        )
+
+    def latest_job_status(self, movie_id: int) -> models.JobStatusSummary | None:
+        job = self._store.latest_job(movie_id)
+        if job is None:
+            return None
+        return models.JobStatusSummary(
+            job_id=job.job_id,
+            status=job.status.value,
+            progress=job.progress,
+            error_message=job.error_message,
+        )

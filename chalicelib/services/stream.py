@@ -1,0 +1,112 @@
+"""Handing out stream URLs: find the ready job, sign its object, count it as watched.
+
+Two job-store round trips at most: one read (job + stored movie metadata, joined) and one write
+(watched time, new expiry, history row — batched). The object HEAD goes to R2, not the job store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from chalicelib import models
+from chalicelib.adapters.objects import ObjectStore
+from chalicelib.adapters.store import JobStore
+from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.domain.jobs import Clock, JobStatus, expiry_after, to_iso, utcnow
+from chalicelib.errors import InvalidInput, NotFound, StorageError
+
+MetadataLookup = Callable[[int], MovieMetadata | None]
+
+
+def movie_object_prefix(job_id: str) -> str:
+    return f"movies/{job_id}/"
+
+
+class StreamService:
+    def __init__(
+        self,
+        store: JobStore,
+        objects: ObjectStore,
+        *,
+        metadata: MetadataLookup,
+        retention_hours: int,
+        url_seconds: int,
+        poster_url: Callable[[str | None], str | None] = lambda path: None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._store = store
+        self._objects = objects
+        self._metadata = metadata
+        self._retention_hours = retention_hours
+        self._url_seconds = url_seconds
+        self._poster_url = poster_url
+        self._clock = clock
+
+    def stream(self, ref: int | str) -> models.Stream:
+        if isinstance(ref, str):
+            job, stored = self._store.job_with_metadata(job_id=ref)
+            missing = f"job {ref} not found"
+        else:
+            job, stored = self._store.job_with_metadata(movie_id=ref)
+            missing = f"movie {ref} has not been fetched"
+        if job is None:
+            raise NotFound(missing)
+        if job.status is not JobStatus.READY:
+            raise InvalidInput(_not_ready_message(job.status, job.progress))
+
+        key = job.object_key or self._objects.first_key(movie_object_prefix(job.job_id))
+        info = self._objects.head(key) if key else None
+        if info is None:
+            raise StorageError("the movie file is missing from storage")
+        url = self._objects.presign_get(info.key, self._url_seconds)
+
+        metadata = stored or self._metadata(job.movie_id)
+        now = self._clock()
+        watched = self._store.record_watch(
+            job,
+            now=to_iso(now),
+            expires_at=to_iso(expiry_after(now, self._retention_hours)),
+            metadata=metadata,
+            remember_metadata=stored is None and metadata is not None,
+        )
+        if watched is None:
+            raise InvalidInput("the movie is no longer available to stream")
+        return models.Stream(
+            job_id=job.job_id,
+            movie_id=job.movie_id,
+            url=url,
+            expires_at=to_iso(now + timedelta(seconds=self._url_seconds)),
+            content_type=info.content_type,
+            size_bytes=info.size_bytes,
+        )
+
+    def history(self, limit: int, offset: int) -> models.History:
+        """What was watched, newest first (one row per stream request)."""
+        entries, total = self._store.history(limit, offset)
+        return models.History(
+            items=[
+                models.HistoryEntry(
+                    movie_id=entry.movie_id,
+                    title=entry.title,
+                    poster_path=entry.poster_path,
+                    poster_url=self._poster_url(entry.poster_path),
+                    watched_at=entry.watched_at,
+                    job_id=entry.job_id,
+                )
+                for entry in entries
+            ],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+
+def _not_ready_message(status: JobStatus, progress: float | None) -> str:
+    if status is JobStatus.DOWNLOADING and progress is not None:
+        return f"the movie is not ready to stream yet (downloading, {progress:.0f} %)"
+    if status in (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.DOWNLOADING):
+        return f"the movie is not ready to stream yet ({status.value})"
+    if status is JobStatus.ERROR:
+        return "the movie's fetch failed; fetch it again"
+    return "the movie was deleted after its retention period; fetch it again"
