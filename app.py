@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Rate, Response
+from chalice.app import Chalice, CloudWatchEvent, Rate, Response, SQSEvent
 
 from chalicelib import bootstrap, validation, web
 from chalicelib.services.discovery import LIST_TTL, SEARCH_TTL
+from chalicelib.settings import JOBS_QUEUE_NAME
 
 app = Chalice(app_name="movies-on-demand")
 app.api.cors = web.cors_config()
@@ -113,3 +114,11 @@ def watch_history() -> Response:
 def cleanup(event: CloudWatchEvent) -> dict[str, Any]:
     """Hourly: delete movies unwatched past retention, fail silent jobs, purge old rows."""
     return web.run_job("cleanup", lambda: bootstrap.container().cleanup.run())
+
+
+@app.on_sqs_message(queue=JOBS_QUEUE_NAME, batch_size=10)
+def dispatch_jobs(event: SQSEvent) -> dict[str, Any]:
+    """Claim each queued job and start its downloader; only failed records are redelivered."""
+    records = [(record.to_dict()["messageId"], record.body) for record in event]
+    outcome = bootstrap.container().dispatcher.handle_batch(records)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.retry]}

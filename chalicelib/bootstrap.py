@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from pathlib import Path
 
 from chalicelib import __version__
+from chalicelib.adapters.dispatch import (
+    EcsLauncher,
+    JobQueue,
+    LocalQueue,
+    ProcessLauncher,
+    SqsQueue,
+    TaskLauncher,
+)
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import Executor, JobStore
 from chalicelib.adapters.store.jobs import MovieMetadata
@@ -22,6 +31,7 @@ from chalicelib.logs import SERVICE, logger
 from chalicelib.models import Health
 from chalicelib.services.cleanup import CleanupService
 from chalicelib.services.discovery import Discovery
+from chalicelib.services.dispatch import Dispatcher
 from chalicelib.services.jobs import JobsService
 from chalicelib.services.stream import StreamService
 from chalicelib.settings import Settings, load_settings
@@ -103,6 +113,31 @@ class Container:
             stale_minutes=self.settings.STALE_JOB_MINUTES,
             purge_after_days=self.settings.PURGE_AFTER_DAYS,
         )
+
+    @cached_property
+    def launcher(self) -> TaskLauncher:
+        settings = self.settings
+        if settings.DISPATCH == "local":
+            return ProcessLauncher(Path(settings.SQLITE_PATH).parent / "logs")
+        cluster, task_definition, subnets, groups = settings.ecs_target()
+        return EcsLauncher(
+            cluster=cluster,
+            task_definition=task_definition,
+            subnets=subnets,
+            security_groups=groups,
+            assign_public_ip=settings.ECS_ASSIGN_PUBLIC_IP,
+            container_name=settings.ECS_CONTAINER_NAME,
+        )
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.store, self.launcher)
+
+    @cached_property
+    def queue(self) -> JobQueue:
+        if self.settings.DISPATCH == "local":
+            return LocalQueue(self.dispatcher.handle)
+        return SqsQueue(self.settings.jobs_queue_url())
 
     def _movie_metadata(self, movie_id: int) -> MovieMetadata | None:
         """Title and poster for the watch history; history must not fail because TMDB does."""

@@ -7,12 +7,17 @@ and what was expected, never with the value itself: several settings are secrets
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.errors import ConfigurationError
+
+#: The SQS queue the dispatcher Lambda consumes. Chalice reads it when packaging (the event source
+#: mapping is generated from it), so it is a module constant rather than a runtime setting.
+JOBS_QUEUE_NAME = os.environ.get("JOBS_QUEUE_NAME", "movies-on-demand-jobs")
 
 
 class Settings(BaseSettings):
@@ -56,6 +61,22 @@ class Settings(BaseSettings):
 
     API_KEYS: SecretStr | None = None
 
+    NZBGEEK_API_KEY: SecretStr | None = None
+    NZBGEEK_BASE_URL: str = "https://api.nzbgeek.info"
+    NZBGEEK_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=30)
+    MAX_RELEASE_GB: float = Field(default=100.0, gt=0)
+
+    #: ``sqs`` (production: SQS → Lambda dispatcher → ECS RunTask) or ``local`` (make run: an
+    #: in-process queue that starts the downloader as a subprocess).
+    DISPATCH: Literal["sqs", "local"] = "local"
+    JOBS_QUEUE_URL: str | None = None
+    ECS_CLUSTER: str | None = None
+    ECS_TASK_DEFINITION: str | None = None
+    ECS_CONTAINER_NAME: str = "downloader"
+    ECS_SUBNETS: str = ""
+    ECS_SECURITY_GROUPS: str = ""
+    ECS_ASSIGN_PUBLIC_IP: bool = True
+
     def tmdb_api_key(self) -> str:
         """The TMDB bearer token, or a configuration error naming the missing setting."""
         if self.TMDB_API_KEY is None:
@@ -93,6 +114,33 @@ class Settings(BaseSettings):
             self.R2_ACCESS_KEY_ID.get_secret_value(),
             self.R2_SECRET_ACCESS_KEY.get_secret_value(),
         )
+
+    def nzbgeek_api_key(self) -> str:
+        if self.NZBGEEK_API_KEY is None:
+            raise ConfigurationError("NZBGEEK_API_KEY is not set: releases need an indexer API key")
+        return self.NZBGEEK_API_KEY.get_secret_value()
+
+    def jobs_queue_url(self) -> str:
+        if not self.JOBS_QUEUE_URL:
+            raise ConfigurationError("DISPATCH=sqs needs JOBS_QUEUE_URL")
+        return self.JOBS_QUEUE_URL
+
+    def ecs_target(self) -> tuple[str, str, list[str], list[str]]:
+        """(cluster, task definition, subnets, security groups) for RunTask, or what is missing."""
+        subnets = [part.strip() for part in self.ECS_SUBNETS.split(",") if part.strip()]
+        groups = [part.strip() for part in self.ECS_SECURITY_GROUPS.split(",") if part.strip()]
+        missing = [
+            name
+            for name, value in (
+                ("ECS_CLUSTER", self.ECS_CLUSTER),
+                ("ECS_TASK_DEFINITION", self.ECS_TASK_DEFINITION),
+                ("ECS_SUBNETS", subnets),
+            )
+            if not value
+        ]
+        if missing or self.ECS_CLUSTER is None or self.ECS_TASK_DEFINITION is None:
+            raise ConfigurationError(f"starting downloader tasks needs {', '.join(missing)}")
+        return self.ECS_CLUSTER, self.ECS_TASK_DEFINITION, subnets, groups
 
     def api_keys(self) -> tuple[str, ...]:
         """The accepted ``X-Api-Key`` values (comma-separated in ``API_KEYS``); empty = no auth."""

@@ -1,0 +1,104 @@
+"""The queue consumer: claim a queued job, then start its downloader.
+
+SQS delivers at least once, so the claim is a compare-and-set (``queued`` → ``downloading``): a
+redelivered message finds the job already claimed and starts nothing. A launch that fails for good
+marks the job ``error`` with the reason and is acknowledged; a transient failure (throttling, no
+capacity) puts the job back to ``queued`` and asks SQS to redeliver that message only. Messages that
+keep failing end in the dead-letter queue, and cleanup's stale-job rule fails their jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from chalicelib.adapters.dispatch import LaunchFailed, TaskLauncher
+from chalicelib.adapters.store import JobStore
+from chalicelib.domain.dispatch import JobMessage
+from chalicelib.domain.jobs import Clock, JobStatus, to_iso, utcnow
+from chalicelib.logs import logger
+
+
+@dataclass
+class Outcome:
+    started: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    #: SQS message ids to redeliver (partial batch failure).
+    retry: list[str] = field(default_factory=list)
+
+
+class Dispatcher:
+    def __init__(self, store: JobStore, launcher: TaskLauncher, clock: Clock = utcnow) -> None:
+        self._store = store
+        self._launcher = launcher
+        self._clock = clock
+
+    def handle_batch(self, records: list[tuple[str, str]]) -> Outcome:
+        """``records`` are (SQS message id, body) pairs; each is handled on its own."""
+        outcome = Outcome()
+        for message_id, body in records:
+            try:
+                message = JobMessage.model_validate_json(body)
+            except ValidationError as exc:
+                logger.error(
+                    "unreadable job message",
+                    extra={"message_id": message_id, "errors": exc.error_count()},
+                )
+                outcome.retry.append(message_id)  # repeated failures land it in the DLQ for a look
+                continue
+            try:
+                result = self.handle(message)
+            except Exception:  # e.g. the job store is down: only this record is retried
+                logger.exception("dispatch failed", extra={"job_id": message.job_id})
+                result = "retry"
+            if result == "retry":
+                outcome.retry.append(message_id)
+            else:
+                getattr(outcome, result).append(message.job_id)
+        return outcome
+
+    def handle(self, message: JobMessage) -> str:
+        """Dispatch one job: ``started``, ``skipped`` (not queued any more), ``failed`` or ``retry``."""
+        keys = {"job_id": message.job_id, "movie_id": message.movie_id}
+        claimed = self._store.transition(
+            message.job_id,
+            from_statuses=[JobStatus.QUEUED],
+            to=JobStatus.DOWNLOADING,
+            now=to_iso(self._clock()),
+            progress=0.0,
+        )
+        if claimed is None:
+            logger.info("job already claimed or finished; message ignored", extra=keys)
+            return "skipped"
+        logger.info("job state changed", extra={**keys, "from": "queued", "to": "downloading"})
+        try:
+            task = self._launcher.launch(message)
+        except LaunchFailed as failure:
+            return self._launch_failed(message, failure)
+        logger.info("downloader started", extra={**keys, "task": task})
+        return "started"
+
+    def _launch_failed(self, message: JobMessage, failure: LaunchFailed) -> str:
+        keys = {"job_id": message.job_id, "movie_id": message.movie_id, "reason": failure.reason}
+        now = to_iso(self._clock())
+        if failure.transient:
+            self._store.transition(
+                message.job_id,
+                from_statuses=[JobStatus.DOWNLOADING],
+                to=JobStatus.QUEUED,
+                now=now,
+                progress=None,
+            )
+            logger.warning("downloader start failed; will retry", extra=keys)
+            return "retry"
+        self._store.transition(
+            message.job_id,
+            from_statuses=[JobStatus.DOWNLOADING],
+            to=JobStatus.ERROR,
+            now=now,
+            error_message=f"could not start the download: {failure.reason}",
+        )
+        logger.error("job state changed", extra={**keys, "from": "downloading", "to": "error"})
+        return "failed"
