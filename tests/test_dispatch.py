@@ -66,7 +66,7 @@ def message_for(job_id: str, movie_id: int = 550) -> JobMessage:
     )
 
 
-def started_tasks(ecs: ECSClient) -> list[dict[str, Any]]:
+def started_tasks(ecs: ECSClient) -> list[Any]:
     arns = ecs.list_tasks(cluster="movies")["taskArns"]
     return list(ecs.describe_tasks(cluster="movies", tasks=arns)["tasks"]) if arns else []
 
