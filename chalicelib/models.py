@@ -8,8 +8,9 @@ without the contract (or the other way round) fails the tests.
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Model(BaseModel):
@@ -156,3 +157,39 @@ class History(_Model):
     total: int
     limit: int
     offset: int
+
+
+class FetchRequest(BaseModel):
+    """``POST /movies/{id}/fetch`` body; unknown fields are refused so typos don't pass silently."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    mode: Literal["auto", "manual"]
+    release_id: str | None = Field(default=None, min_length=1, max_length=200)
+    quality_preference: Literal["720p", "1080p", "4K"] = "1080p"
+
+
+class Release(_Model):
+    release_id: str
+    title: str
+    size_bytes: int | None
+    published_at: str | None
+    grabs: int | None
+    resolution: str | None
+    source: str | None
+    remux: bool
+    codec: str | None
+    hdr: str | None
+    proper: bool
+    repack: bool
+    group: str | None
+    year: int | None
+    score: float
+    score_reasons: list[str]
+    rejected: bool
+
+
+class ReleaseList(_Model):
+    movie_id: int
+    imdb_id: str | None
+    releases: list[Release]

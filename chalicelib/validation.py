@@ -7,10 +7,14 @@ harmless meaning (the first page).
 
 from __future__ import annotations
 
+import json
 import re
+
+from pydantic import ValidationError
 
 from chalicelib.domain.jobs import ACTIVE_STATUSES, LISTABLE_STATUSES, JobStatus, is_job_id
 from chalicelib.errors import InvalidInput
+from chalicelib.models import FetchRequest
 
 MAX_PAGE = 500
 MAX_MOVIE_ID = 2_147_483_647
@@ -58,11 +62,20 @@ def parse_job_id(raw: str | None) -> str:
     return raw
 
 
+_STREAM_MOVIE_ID = re.compile(r"[1-9][0-9]{0,9}")
+
+
 def parse_stream_ref(raw: str | None) -> int | str:
-    """The stream endpoint's ``id``: a job id when it starts with ``job_``, else a movie id."""
+    """The stream endpoint's ``id``: a job id when it starts with ``job_``, else a movie id.
+
+    Movie ids follow the contract's pattern for this path (1 to 10 digits, no leading zero); one
+    beyond TMDB's range cannot have a job and is answered as never fetched.
+    """
     if raw is not None and raw.startswith("job_"):
         return parse_job_id(raw)
-    return parse_movie_id(raw)
+    if raw is None or not _STREAM_MOVIE_ID.fullmatch(raw):
+        raise InvalidInput("id must be a movie id (a positive integer) or a job id")
+    return int(raw)
 
 
 def parse_limit(raw: str | None) -> int:
@@ -90,3 +103,31 @@ def _bounded_int(raw: str | None, name: str, default: int, low: int, high: int) 
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise InvalidInput(f"{name} must be an integer from {low} to {high}")
     return int(raw)
+
+
+MAX_BODY_BYTES = 4096
+
+
+def parse_fetch_request(raw_body: bytes | None, content_type: str | None) -> FetchRequest:
+    """The fetch body: a JSON object with ``mode`` (and ``release_id`` in manual mode)."""
+    if content_type and "json" not in content_type.lower():
+        raise InvalidInput("send the request body as application/json")
+    if raw_body is not None and len(raw_body) > MAX_BODY_BYTES:
+        raise InvalidInput(f"request body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(raw_body or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("request body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("request body must be a JSON object")
+    try:
+        request = FetchRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in error["loc"]) or "body"
+            problems.append(f"{field}: {error['msg']}")
+        raise InvalidInput("invalid fetch request: " + "; ".join(problems)) from None
+    if request.mode == "manual" and request.release_id is None:
+        raise InvalidInput("manual mode needs release_id: pick one from GET /movies/{id}/releases")
+    return request
