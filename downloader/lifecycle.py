@@ -1,0 +1,153 @@
+"""The downloader's side of a job's lifecycle, written to the shared job store.
+
+Progress is written at most every ``interval`` seconds (10 by default): each write is one D1 API
+request, and the token's budget is 1,200 per 5 minutes shared with everyone. Between progress writes a
+heartbeat keeps ``updated_at`` fresh during long silent phases (par2, unpacking, upload), so cleanup's
+stale-job rule only catches workers that really died. Every write is a compare-and-set from the state
+the worker believes the job is in; if someone else moved the job (cleanup declared it stale, an operator
+failed it) the write finds nothing and the worker stops with ``JobTakenAway`` instead of resurrecting it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+from chalicelib.adapters.store import JobStore
+from chalicelib.domain.jobs import Clock, Job, JobStatus, expiry_after, to_iso, utcnow
+from chalicelib.logs import logger
+
+Monotonic = Callable[[], float]
+
+
+class JobTakenAway(Exception):
+    """The job is no longer in the state this worker expected; stop working on it."""
+
+
+class JobReporter:
+    def __init__(
+        self,
+        store: JobStore,
+        job: Job,
+        *,
+        interval: float = 10.0,
+        heartbeat: float = 60.0,
+        clock: Clock = utcnow,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
+        self._store = store
+        self.job = job
+        self._interval = interval
+        self._heartbeat = heartbeat
+        self._clock = clock
+        self._monotonic = monotonic
+        self._last_write = float("-inf")
+        self.writes = 0
+
+    @property
+    def keys(self) -> dict[str, Any]:
+        return {"job_id": self.job.job_id, "movie_id": self.job.movie_id}
+
+    def progress(
+        self,
+        downloaded: int,
+        total: int,
+        speed_bps: float,
+        eta_seconds: int | None,
+        *,
+        force: bool = False,
+    ) -> bool:
+        """Record download progress if the interval has passed (or ``force``); True if written."""
+        if not force and self._monotonic() - self._last_write < self._interval:
+            return False
+        percent = round(100.0 * downloaded / total, 1) if total else 0.0
+        self._write(
+            JobStatus.DOWNLOADING,
+            JobStatus.DOWNLOADING,
+            progress=min(percent, 100.0),
+            downloaded_bytes=downloaded,
+            total_bytes=total,
+            speed_bps=round(speed_bps, 1),
+            eta_seconds=eta_seconds,
+        )
+        return True
+
+    def beat(self) -> bool:
+        """Keep ``updated_at`` fresh during silent phases; True if a write was due."""
+        if self._monotonic() - self._last_write < self._heartbeat:
+            return False
+        self._write(self.job.status, self.job.status)
+        return True
+
+    def preparing(self) -> None:
+        self._write(
+            JobStatus.DOWNLOADING,
+            JobStatus.PREPARING,
+            progress=100.0,
+            speed_bps=None,
+            eta_seconds=0,
+        )
+        logger.info(
+            "job state changed", extra={**self.keys, "from": "downloading", "to": "preparing"}
+        )
+
+    def ready(
+        self, *, object_key: str, content_type: str, size_bytes: int, retention_hours: int
+    ) -> None:
+        now: datetime = self._clock()
+        self._write(
+            JobStatus.PREPARING,
+            JobStatus.READY,
+            ready_at=to_iso(now),
+            expires_at=to_iso(expiry_after(now, retention_hours)),
+            object_key=object_key,
+            content_type=content_type,
+            size_bytes=size_bytes,
+        )
+        logger.info("job state changed", extra={**self.keys, "from": "preparing", "to": "ready"})
+
+    def failed(self, message: str) -> None:
+        """Mark the job failed with a message for people; a no-op if it already left our hands."""
+        try:
+            self._write(
+                self.job.status,
+                JobStatus.ERROR,
+                error_message=message,
+                speed_bps=None,
+                eta_seconds=None,
+            )
+        except JobTakenAway:
+            return
+        logger.error(
+            "job state changed",
+            extra={**self.keys, "from": self.job.status.value, "to": "error", "reason": message},
+        )
+
+    def _write(self, expected: JobStatus, to: JobStatus, **changes: Any) -> None:
+        updated = self._store.transition(
+            self.job.job_id,
+            from_statuses=[expected],
+            to=to,
+            now=to_iso(self._clock()),
+            **changes,
+        )
+        self._last_write = self._monotonic()
+        self.writes += 1
+        if updated is None:
+            raise JobTakenAway(f"job {self.job.job_id} is no longer {expected.value}")
+        self.job = updated
+
+
+def stop_on_sigterm(reporter: JobReporter, exit: Callable[[int], Any] = sys.exit) -> None:
+    """Fargate sends SIGTERM before stopping a task: say so in the job, then exit (128 + 15)."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        reporter.failed("stopped: the download task was shut down")
+        exit(143)
+
+    signal.signal(signal.SIGTERM, handle)

@@ -1,0 +1,159 @@
+"""Uploading the finished movie to R2: multipart, parts in parallel, retried, never left half-open.
+
+R2 requires every part but the last to have the same size (5 MiB to 5 GiB, at most 10,000 parts), so the
+part size is fixed per upload, grown only as far as needed to stay under the part limit. Each part is
+retried on its own; if any part still fails the multipart upload is aborted, so no orphaned upload
+keeps billing storage. The object's size is checked against the file after completion.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.errors import StorageError
+from chalicelib.logs import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+MIB = 1024 * 1024
+MIN_PART = 5 * MIB
+MAX_PARTS = 10_000
+DEFAULT_PART = 32 * MIB  # x workers = the memory held in flight
+
+
+def part_size_for(size: int, preferred: int = DEFAULT_PART) -> int:
+    """The fixed part size: ``preferred`` unless the file would need more than 10,000 parts."""
+    part = max(preferred, MIN_PART)
+    while size > part * MAX_PARTS:
+        part *= 2
+    return part
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    key: str
+    size_bytes: int
+    content_type: str
+    parts: int
+    seconds: float
+
+
+class Uploader:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        part_size: int = DEFAULT_PART,
+        workers: int = 4,
+        attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._part_size = part_size
+        self._workers = workers
+        self._attempts = attempts
+        self._sleep = sleep
+
+    def upload(
+        self,
+        path: Path,
+        key: str,
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Uploaded:
+        started = time.monotonic()
+        size = path.stat().st_size
+        part_size = part_size_for(size, self._part_size)
+        count = max(1, -(-size // part_size))
+        try:
+            upload_id = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=key, ContentType=content_type, Metadata=metadata or {}
+            )["UploadId"]
+        except Exception as exc:
+            raise StorageError(f"could not start the upload ({_code(exc)})") from None
+        done = 0
+        lock = threading.Lock()
+
+        def send(number: int) -> CompletedPartTypeDef:
+            nonlocal done
+            offset = (number - 1) * part_size
+            length = min(part_size, size - offset)
+            with path.open("rb") as source:
+                source.seek(offset)
+                body = source.read(length)
+            etag = self._put_part(key, upload_id, number, body)
+            with lock:
+                done += length
+                if progress is not None:
+                    progress(done)
+            return {"PartNumber": number, "ETag": etag}
+
+        try:
+            with ThreadPoolExecutor(max_workers=self._workers) as pool:
+                parts = list(pool.map(send, range(1, count + 1)))
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException as exc:
+            self._abort(key, upload_id)
+            if isinstance(exc, StorageError):
+                raise
+            if isinstance(exc, Exception):
+                raise StorageError(f"the upload failed ({_code(exc)})") from None
+            raise
+        stored = self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"]
+        if stored != size:
+            self._client.delete_object(Bucket=self._bucket, Key=key)
+            raise StorageError(f"the uploaded object has {stored} bytes, the file {size}")
+        return Uploaded(key, size, content_type, count, time.monotonic() - started)
+
+    def _put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                reply = self._client.upload_part(
+                    Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+                return str(reply["ETag"])
+            except Exception as exc:
+                if attempt == self._attempts:
+                    raise StorageError(
+                        f"part {number} failed {attempt} times ({_code(exc)})"
+                    ) from None
+                logger.warning(
+                    "upload part retry",
+                    extra={"part": number, "attempt": attempt, "error": _code(exc)},
+                )
+                self._sleep(0.5 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+        except Exception as exc:  # the bucket's lifecycle rule is the backstop
+            logger.error(
+                "could not abort a multipart upload", extra={"key": key, "error": _code(exc)}
+            )
+
+
+def _code(exc: BaseException) -> str:
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
+def default_workers() -> int:
+    return max(2, min(8, (os.cpu_count() or 2) * 2))
