@@ -1,0 +1,169 @@
+"""Making the movie play in a browser: probe it, then remux (never re-encode video) to MP4.
+
+Policy, chosen for what browsers play natively and what costs little CPU on a Fargate task:
+
+- Video H.264, HEVC or AV1 in any container → MP4 with ``-c:v copy`` and ``+faststart`` (the index up
+  front, so playback starts before the whole file has arrived). H.264 and AV1 play in every current
+  browser; HEVC plays where the platform decodes it (Safari, Edge, Chrome with hardware support).
+- Audio: the first AAC, MP3 or Opus track is copied (the default-flagged one first). Otherwise (AC3,
+  E-AC3, DTS, TrueHD…, which most browsers cannot play) the first audio track is transcoded to AAC,
+  which is cheap next to video. Other tracks and subtitles are dropped.
+- Any other video codec (XviD/MPEG-4 ASP, VC-1, MPEG-2) cannot be fixed without re-encoding the video,
+  so the file is uploaded as it is, with its proper content type.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PLAYABLE_VIDEO = frozenset({"h264", "hevc", "av1"})
+COPYABLE_AUDIO = ("aac", "mp3", "opus")
+CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".ts": "video/mp2t",
+    ".m2ts": "video/mp2t",
+    ".mov": "video/quicktime",
+    ".wmv": "video/x-ms-wmv",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+}
+
+
+class MediaError(Exception):
+    """The file is not a video ffprobe can read, or ffmpeg failed; the message is for people."""
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    index: int
+    codec: str
+    default: bool
+
+
+@dataclass(frozen=True)
+class Probe:
+    container: str
+    video_codec: str | None
+    audio: tuple[AudioTrack, ...]
+    duration_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``remux`` (copy video, copy or transcode one audio track) or ``as_is``."""
+
+    action: str
+    audio_index: int | None = None
+    transcode_audio: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    path: Path
+    extension: str
+    content_type: str
+    original_container: str
+    remuxed: bool
+
+
+def probe(path: Path, *, ffprobe: str = "ffprobe") -> Probe:
+    result = _run(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        "the video could not be read",
+    )
+    data: dict[str, Any] = json.loads(result.stdout or "{}")
+    streams = data.get("streams") or []
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+        ),
+        None,
+    )
+    audio = tuple(
+        AudioTrack(
+            index=int(s["index"]),
+            codec=str(s.get("codec_name", "")),
+            default=bool(s.get("disposition", {}).get("default")),
+        )
+        for s in streams
+        if s.get("codec_type") == "audio"
+    )
+    fmt = data.get("format") or {}
+    duration = fmt.get("duration")
+    return Probe(
+        container=str(fmt.get("format_name", "")),
+        video_codec=str(video["codec_name"]) if video else None,
+        audio=audio,
+        duration_seconds=float(duration) if duration else None,
+    )
+
+
+def plan(found: Probe) -> Plan:
+    if found.video_codec not in PLAYABLE_VIDEO:
+        return Plan("as_is")
+    if not found.audio:
+        return Plan("remux")
+    ordered = sorted(found.audio, key=lambda track: not track.default)
+    for track in ordered:
+        if track.codec in COPYABLE_AUDIO:
+            return Plan("remux", audio_index=track.index)
+    return Plan("remux", audio_index=ordered[0].index, transcode_audio=True)
+
+
+def prepare(
+    source: Path, out_dir: Path, *, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe"
+) -> Prepared:
+    """The file to upload: an MP4 remux when the codecs allow it, else ``source`` unchanged."""
+    found = probe(source, ffprobe=ffprobe)
+    if found.video_codec is None:
+        raise MediaError(f"{source.name} has no video stream")
+    chosen = plan(found)
+    if chosen.action == "as_is":
+        extension = source.suffix.lower() or ".bin"
+        return Prepared(
+            source,
+            extension,
+            CONTENT_TYPES.get(extension, "application/octet-stream"),
+            found.container,
+            remuxed=False,
+        )
+    target = out_dir / "movie.mp4"
+    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source), "-map", "0:v:0"]
+    if chosen.audio_index is not None:
+        command += ["-map", f"0:{chosen.audio_index}"]
+        command += ["-c:a", "aac", "-b:a", "192k"] if chosen.transcode_audio else ["-c:a", "copy"]
+    command += ["-c:v", "copy", "-sn", "-dn", "-movflags", "+faststart"]
+    if found.video_codec == "hevc":
+        command += ["-tag:v", "hvc1"]  # what Safari and Apple players require for HEVC in MP4
+    _run([*command, str(target)], "the video could not be converted for browsers")
+    return Prepared(target, ".mp4", "video/mp4", found.container, remuxed=True)
+
+
+def _run(command: list[str], failure: str) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise MediaError(f"{failure}: {command[0]} is not installed") from None
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip().splitlines()
+        raise MediaError(f"{failure}: {detail[-1] if detail else 'exit ' + str(result.returncode)}")
+    return result
