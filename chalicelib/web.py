@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from chalicelib.errors import ApiError, InternalError, Unauthorized
 from chalicelib.logs import current_secrets, logger, scrub
+from chalicelib.metrics import record_request
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -116,21 +117,27 @@ def contract_errors(current_request: Callable[[], Request | None]) -> Callable[[
 def log_requests(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """HTTP middleware: request keys on every log line, one access-log line, and ``X-Request-Id``."""
     rid = request_id(event)
-    logger.append_keys(request_id=rid, method=event.method, path=event.path)
+    ids = {
+        key: value
+        for key, value in (
+            ("movie_id", (event.uri_params or {}).get("id")),
+            ("job_id", (event.uri_params or {}).get("jobId")),
+        )
+        if value is not None and len(value) <= 64
+    }
+    logger.append_keys(request_id=rid, method=event.method, path=event.path, **ids)
     started = time.perf_counter()
     try:
         response = get_response(event)
         response.headers["X-Request-Id"] = rid
-        logger.info(
-            "request",
-            extra={
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        body = response.body if isinstance(response.body, dict) else {}
+        code = body.get("code") if response.status_code >= 400 else None
+        logger.info("request", extra={"status": response.status_code, "duration_ms": elapsed})
+        record_request(event.path, event.method, response.status_code, code, elapsed)
         return response
     finally:
-        logger.remove_keys(["request_id", "method", "path"])
+        logger.remove_keys(["request_id", "method", "path", "movie_id", "job_id"])
 
 
 def query_param(request: Request | None, name: str) -> str | None:

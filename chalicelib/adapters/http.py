@@ -15,6 +15,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from chalicelib.logs import logger, redact_url
+from chalicelib.metrics import record_upstream
 
 
 def pooled_session(*, retries: int = 1, pool_size: int = 16) -> requests.Session:
@@ -67,6 +68,7 @@ def logged_request(
         status = type(exc).__name__
         raise
     finally:
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "upstream call",
             extra={
@@ -74,9 +76,10 @@ def logged_request(
                 "method": method,
                 "url": logged_url,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "duration_ms": elapsed,
             },
         )
+        record_upstream(target, status, elapsed)
 
 
 def describe_transport_error(exc: requests.RequestException, timeout: float) -> str:

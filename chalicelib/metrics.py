@@ -1,0 +1,56 @@
+"""CloudWatch metrics as Embedded Metric Format lines (Powertools), with no exporter to run.
+
+Each request and each upstream call prints one EMF JSON line to stdout; CloudWatch Logs turns them
+into metrics in production, and locally (and in tests) they are simply log lines to read. Namespace:
+``POWERTOOLS_METRICS_NAMESPACE`` (default ``MoviesOnDemand``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from chalicelib.logs import SERVICE
+
+
+def emit(
+    dimensions: dict[str, str],
+    values: dict[str, tuple[MetricUnit, float]],
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """One EMF line: ``values`` (name → unit, value) under ``dimensions`` (plus the service)."""
+    metrics = EphemeralMetrics(
+        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MoviesOnDemand"),
+        service=SERVICE,
+    )
+    for name, value in dimensions.items():
+        metrics.add_dimension(name=name, value=value)
+    for name, (unit, amount) in values.items():
+        metrics.add_metric(name=name, unit=unit, value=amount)
+    for key, text in (metadata or {}).items():
+        metrics.add_metadata(key=key, value=text)
+    metrics.flush_metrics()
+
+
+def record_request(route: str, method: str, status: int, code: str | None, ms: float) -> None:
+    """``ApiRequests``, ``ApiLatency`` and (for errors) ``ApiErrors`` by route, status and code."""
+    values = {"ApiRequests": (MetricUnit.Count, 1.0), "ApiLatency": (MetricUnit.Milliseconds, ms)}
+    if code is not None:
+        values["ApiErrors"] = (MetricUnit.Count, 1.0)
+    emit(
+        {"route": f"{method} {route}", "status": str(status), "code": code or "OK"},
+        values,
+    )
+
+
+def record_upstream(target: str, status: int | str, ms: float) -> None:
+    """``UpstreamCalls`` and ``UpstreamLatency`` by target (tmdb, newznab, d1) and outcome; 429s are
+    also counted as ``UpstreamThrottled`` so the Cloudflare API budget shows on a graph."""
+    values = {
+        "UpstreamCalls": (MetricUnit.Count, 1.0),
+        "UpstreamLatency": (MetricUnit.Milliseconds, ms),
+    }
+    if str(status) == "429":
+        values["UpstreamThrottled"] = (MetricUnit.Count, 1.0)
+    emit({"target": target, "outcome": str(status)}, values)
