@@ -110,6 +110,12 @@ def watch_history() -> Response:
     return web.ok(services.stream.history(limit, offset))
 
 
+@app.route(f"{API}/stats", methods=["GET"])
+@guard
+def service_stats() -> Response:
+    return web.ok(_protected().stats.stats())
+
+
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def cleanup(event: CloudWatchEvent) -> dict[str, Any]:
     """Hourly: delete movies unwatched past retention, fail silent jobs, purge old rows."""

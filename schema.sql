@@ -15,6 +15,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     expires_at TEXT,
     last_watched_at TEXT,
     error_message TEXT,
+    -- machine-readable cause of an error (stale, dispatch, queue, usenet_auth, missing_articles,
+    -- password, no_video, media, storage, stopped, ...), for the error breakdown in /stats
+    error_class TEXT,
     -- progress detail written by the downloader (at most every 10 s)
     downloaded_bytes INTEGER,
     total_bytes INTEGER,
@@ -29,6 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS idx_jobs_movie_id ON jobs(movie_id);
 CREATE INDEX IF NOT EXISTS idx_jobs_expires_at ON jobs(expires_at);
+-- Time-to-ready figures over recent days.
+CREATE INDEX IF NOT EXISTS idx_jobs_ready_at ON jobs(ready_at);
 -- Listing by status newest-first and the stale-job sweep (status + updated_at).
 CREATE INDEX IF NOT EXISTS idx_jobs_status_updated ON jobs(status, updated_at);
 -- One active job per movie, enforced by the database: D1 over HTTP has no interactive transactions,

@@ -33,6 +33,7 @@ from chalicelib.services.cleanup import CleanupService
 from chalicelib.services.discovery import Discovery
 from chalicelib.services.dispatch import Dispatcher
 from chalicelib.services.jobs import JobsService
+from chalicelib.services.stats import StatsService
 from chalicelib.services.stream import StreamService
 from chalicelib.settings import Settings, load_settings
 
@@ -92,6 +93,10 @@ class Container:
     @cached_property
     def jobs(self) -> JobsService:
         return JobsService(self.store)
+
+    @cached_property
+    def stats(self) -> StatsService:
+        return StatsService(self.store)
 
     @cached_property
     def stream(self) -> StreamService:

@@ -193,3 +193,20 @@ class ReleaseList(_Model):
     movie_id: int
     imdb_id: str | None
     releases: list[Release]
+
+
+class TimeToReady(_Model):
+    window_days: int
+    count: int
+    average_seconds: float | None
+    p95_seconds: float | None
+
+
+class Stats(_Model):
+    generated_at: str
+    jobs_by_status: dict[str, int]
+    active_jobs: int
+    movies_ready: int
+    bytes_stored: int
+    time_to_ready: TimeToReady
+    errors_last_24h: dict[str, int]

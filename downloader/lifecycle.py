@@ -111,13 +111,15 @@ class JobReporter:
         )
         logger.info("job state changed", extra={**self.keys, "from": "preparing", "to": "ready"})
 
-    def failed(self, message: str) -> None:
-        """Mark the job failed with a message for people; a no-op if it already left our hands."""
+    def failed(self, message: str, error_class: str = "internal") -> None:
+        """Mark the job failed with a message for people (and a class for the figures); a no-op if
+        it already left our hands."""
         try:
             self._write(
                 self.job.status,
                 JobStatus.ERROR,
                 error_message=message,
+                error_class=error_class,
                 speed_bps=None,
                 eta_seconds=None,
             )
@@ -147,7 +149,7 @@ def stop_on_sigterm(reporter: JobReporter, exit: Callable[[int], Any] = sys.exit
     """Fargate sends SIGTERM before stopping a task: say so in the job, then exit (128 + 15)."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        reporter.failed("stopped: the download task was shut down")
+        reporter.failed("stopped: the download task was shut down", "stopped")
         exit(143)
 
     signal.signal(signal.SIGTERM, handle)

@@ -101,6 +101,7 @@ class Job:
     expires_at: str | None = None
     last_watched_at: str | None = None
     error_message: str | None = None
+    error_class: str | None = None
     downloaded_bytes: int | None = None
     total_bytes: int | None = None
     speed_bps: float | None = None

@@ -99,6 +99,7 @@ class Dispatcher:
             to=JobStatus.ERROR,
             now=now,
             error_message=f"could not start the download: {failure.reason}",
+            error_class="dispatch",
         )
         logger.error("job state changed", extra={**keys, "from": "downloading", "to": "error"})
         return "failed"

@@ -47,6 +47,19 @@ class WatchEntry:
 
 
 @dataclass(frozen=True)
+class Figures:
+    """What ``/stats`` reports, straight from job rows (no bucket listing)."""
+
+    by_status: dict[str, int]
+    movies_ready: int
+    bytes_stored: int
+    ready_count: int
+    ready_average_seconds: float | None
+    ready_p95_seconds: float | None
+    errors_by_class: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Sweep:
     """What one cleanup query found."""
 
@@ -156,6 +169,43 @@ class JobStore:
             for row in page
         ]
         return entries, int(count[0]["total"])
+
+    def figures(self, *, ready_since: str, errors_since: str) -> Figures:
+        """Service figures in one round trip; p95 is nearest-rank (integer arithmetic, no math
+        functions, which SQLite builds may lack)."""
+        statuses, stored, ready, errors = self.executor.execute(
+            [
+                Statement("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"),
+                Statement(
+                    "SELECT COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS bytes "
+                    "FROM jobs WHERE status = 'ready'"
+                ),
+                Statement(
+                    "WITH d AS (SELECT (julianday(ready_at) - julianday(created_at)) * 86400.0 AS s "
+                    "FROM jobs WHERE ready_at IS NOT NULL AND ready_at >= ?), "
+                    "r AS (SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS rn, COUNT(*) OVER () AS n "
+                    "FROM d) "
+                    "SELECT (SELECT COUNT(*) FROM d) AS n, (SELECT AVG(s) FROM d) AS average, "
+                    "(SELECT s FROM r WHERE rn = (95 * n + 99) / 100) AS p95",
+                    (ready_since,),
+                ),
+                Statement(
+                    "SELECT COALESCE(error_class, 'unknown') AS class, COUNT(*) AS n FROM jobs "
+                    "WHERE status = 'error' AND updated_at >= ? GROUP BY 1",
+                    (errors_since,),
+                ),
+            ]
+        )
+        timing = ready[0]
+        return Figures(
+            by_status={str(row["status"]): int(row["n"]) for row in statuses},
+            movies_ready=int(stored[0]["n"]),
+            bytes_stored=int(stored[0]["bytes"]),
+            ready_count=int(timing["n"]),
+            ready_average_seconds=_float(timing["average"]),
+            ready_p95_seconds=_float(timing["p95"]),
+            errors_by_class={str(row["class"]): int(row["n"]) for row in errors},
+        )
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -275,7 +325,7 @@ class JobStore:
             [
                 Statement(
                     "UPDATE jobs SET status = 'error', updated_at = ?, "
-                    "error_message = 'worker stopped responding' "
+                    "error_message = 'worker stopped responding', error_class = 'stale' "
                     f"WHERE status IN ({_placeholders(len(in_progress))}) AND updated_at < ? "
                     "RETURNING *",
                     (now, *in_progress, stale_before),
@@ -329,6 +379,10 @@ class JobStore:
     def _forget(self, job: Job) -> None:
         self._cache.invalidate(("job", job.job_id))
         self._cache.invalidate(("latest", job.movie_id))
+
+
+def _float(value: object) -> float | None:
+    return round(float(value), 1) if isinstance(value, int | float) else None
 
 
 def _param(value: object) -> Param:

@@ -1,0 +1,98 @@
+"""/stats on a seeded store: counts, storage, time-to-ready (average and p95) and recent errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib import bootstrap
+from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
+from tests.conftest import ApiClient
+
+API = "/api/movies-on-demand"
+
+
+def seed(movie_id: int, status: JobStatus, *, created_ago: timedelta, **fields: object) -> None:
+    store = bootstrap.container().store
+    created = utcnow() - created_ago
+    job = Job(
+        job_id=new_job_id(created),
+        movie_id=movie_id,
+        status=JobStatus.QUEUED,
+        created_at=to_iso(created),
+        updated_at=to_iso(created),
+    )
+    store.create_job(job)
+    if status is not JobStatus.QUEUED:
+        now = str(fields.pop("updated_at", to_iso(created)))
+        store.transition(job.job_id, from_statuses=[JobStatus.QUEUED], to=status, now=now, **fields)
+
+
+def test_stats_on_a_seeded_store(api: ApiClient) -> None:
+    hour = timedelta(hours=1)
+    for i in range(1, 21):  # ready within the week, 100 s .. 2000 s after creation
+        created_ago = 2 * hour
+        ready_at = utcnow() - created_ago + timedelta(seconds=100 * i)
+        seed(
+            i,
+            JobStatus.READY,
+            created_ago=created_ago,
+            ready_at=to_iso(ready_at),
+            size_bytes=1000 * i,
+        )
+    seed(100, JobStatus.DELETED, created_ago=200 * hour, ready_at=to_iso(utcnow() - 199 * hour))
+    seed(101, JobStatus.DOWNLOADING, created_ago=hour)
+    seed(102, JobStatus.QUEUED, created_ago=hour)
+    recent = to_iso(utcnow() - hour)
+    seed(103, JobStatus.ERROR, created_ago=hour, error_class="stale", updated_at=recent)
+    seed(104, JobStatus.ERROR, created_ago=hour, error_class="stale", updated_at=recent)
+    seed(105, JobStatus.ERROR, created_ago=hour, error_class="password", updated_at=recent)
+    seed(106, JobStatus.ERROR, created_ago=72 * hour, error_class="dispatch")
+
+    response = api.get(f"{API}/stats")
+
+    assert response.status == 200
+    body = response.json
+    assert body["jobs_by_status"] == {
+        "queued": 1,
+        "downloading": 1,
+        "preparing": 0,
+        "ready": 20,
+        "error": 4,
+        "deleted": 1,
+    }
+    assert body["active_jobs"] == 2
+    assert body["movies_ready"] == 20
+    assert body["bytes_stored"] == 1000 * sum(range(1, 21))
+    timing = body["time_to_ready"]
+    assert (timing["window_days"], timing["count"]) == (7, 20)
+    assert timing["average_seconds"] == pytest.approx(1050, abs=1)
+    assert timing["p95_seconds"] == pytest.approx(1900, abs=1)  # nearest rank: the 19th of 20
+    assert body["errors_last_24h"] == {"stale": 2, "password": 1}
+
+
+def test_stats_of_an_empty_store(api: ApiClient) -> None:
+    body = api.get(f"{API}/stats").json
+
+    assert body["movies_ready"] == 0
+    assert body["time_to_ready"]["average_seconds"] is None
+    assert body["time_to_ready"]["p95_seconds"] is None
+    assert set(body["jobs_by_status"].values()) == {0}
+
+
+def test_stats_cost_one_job_store_round_trip(api: ApiClient) -> None:
+    executor = bootstrap.container().store.executor
+    before = executor.round_trips
+
+    api.get(f"{API}/stats")
+
+    assert executor.round_trips - before == 1
+
+
+def test_stats_are_behind_the_api_key(api: ApiClient, env: pytest.MonkeyPatch) -> None:
+    env.setenv("API_KEYS", "stats-key")
+    bootstrap.reset()
+
+    assert api.get(f"{API}/stats").status == 401
+    assert api.get(f"{API}/stats", headers={"X-Api-Key": "stats-key"}).status == 200
