@@ -1,0 +1,286 @@
+"""Download benchmark: our engine against NZBGet on the same server, NZB and connection count.
+
+    python -m bench.download [--size 1GiB] [--connections 8] [--runs 3]
+
+A random payload is served by ``nzbget --nserv`` (bound to 127.0.0.1, on-disk cache, warmed by one
+untimed download first) when nzbget is installed, else by our asyncio test server. Both clients run as
+child processes so wall time, CPU seconds and peak RSS are measured the same way (``wait4``); the
+output's SHA-256 must equal the payload's. Prints medians and ``ratio_vs_nzbget`` (our wall time over
+NZBGet's: below 1 means we are faster). Targets: ratio ≤ 1.0 at 1 GiB / 8 connections, peak RSS
+≤ 256 MiB whatever the payload size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sabctools
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+UNITS = {"": 1, "K": 1024, "M": MIB, "G": 1024 * MIB}
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float
+    peak_rss: int  # bytes
+
+
+def parse_size(text: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*([KMG]?)i?B?", text.strip(), re.IGNORECASE)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text} (e.g. 256MiB, 1GiB)")
+    return int(match.group(1)) * UNITS[match.group(2).upper()]
+
+
+def make_payload(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 16 * MIB))
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(16 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"the news server did not start on port {port}")
+
+
+def measured(command: list[str], **kwargs: object) -> Run:
+    """Run a child process to completion; wall time, user+system CPU and peak RSS from wait4."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{command[0]} failed with exit status {child.returncode}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+
+
+def ours(nzb: Path, port: int, connections: int, out: Path) -> Run:
+    shutil.rmtree(out, ignore_errors=True)
+    url = f"nntp://127.0.0.1:{port}?connections={connections}"
+    command = [sys.executable, "-m", "downloader", "fetch", "--quiet", "--nzb", str(nzb)]
+    return measured([*command, "--server", url, "--out", str(out)], cwd=ROOT)
+
+
+def nzbget_client(nzb: Path, port: int, connections: int, work: Path) -> Run:
+    shutil.rmtree(work, ignore_errors=True)
+    options = {
+        "MainDir": work,
+        "DestDir": work / "dst",
+        "InterDir": work / "inter",
+        "TempDir": work / "tmp",
+        "QueueDir": work / "queue",
+        "NzbDir": work / "nzb",
+        "LogFile": work / "nzbget.log",
+        "WebDir": "",
+        "ConfigTemplate": "",
+        "ScriptDir": "",
+        "OutputMode": "log",
+        "Server1.Host": "127.0.0.1",
+        "Server1.Port": port,
+        "Server1.Connections": connections,
+        "ParCheck": "manual",
+        "Unpack": "no",
+        "DirectWrite": "yes",
+        "CrcCheck": "yes",
+        "ArticleCache": 200,
+        "DupeCheck": "no",
+        "HealthCheck": "none",
+        "DirectRename": "no",
+    }
+    command = ["nzbget", "-n"]
+    for name, value in options.items():
+        command += ["-o", f"{name}={value}"]
+    return measured([*command, str(nzb)], stderr=subprocess.DEVNULL)
+
+
+def serve_with_nzbget(data: Path, cache: Path, segment: int) -> tuple[subprocess.Popen[bytes], int]:
+    subprocess.run(
+        [
+            "nzbget",
+            "--nserv",
+            "-d",
+            str(data),
+            "-c",
+            str(cache),
+            "-b",
+            "127.0.0.1",
+            "-z",
+            str(segment),
+            "-q",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "nzbget",
+            "--nserv",
+            "-d",
+            str(data),
+            "-c",
+            str(cache),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return server, port
+
+
+class FileArticles:
+    """Articles cut from the payload file and encoded on request (nothing held in memory)."""
+
+    def __init__(self, payload: Path, segment: int) -> None:
+        self.payload, self.segment = payload, segment
+        self.size = payload.stat().st_size
+        self.parts = -(-self.size // segment)
+
+    def get(self, message_id: str, /) -> bytes | None:
+        from tests.servers.posting import yenc_article
+
+        match = re.fullmatch(r"part(\d+)@bench", message_id)
+        if not match or not 1 <= int(match.group(1)) <= self.parts:
+            return None
+        part = int(match.group(1))
+        begin = (part - 1) * self.segment
+        with self.payload.open("rb") as source:
+            source.seek(begin)
+            data = source.read(self.segment)
+        return yenc_article(
+            data,
+            name=self.payload.name,
+            part=part,
+            parts=self.parts,
+            begin=begin,
+            file_size=self.size,
+            fast=True,
+        )
+
+    def nzb(self) -> bytes:
+        segments = "".join(
+            f'<segment bytes="{min(self.segment, self.size - (n - 1) * self.segment)}" '
+            f'number="{n}">part{n}@bench</segment>'
+            for n in range(1, self.parts + 1)
+        )
+        return (
+            '<nzb xmlns="http://www.newzbin.com/DTD/2003/nzb">'
+            f'<file poster="bench" date="0" subject="&quot;{self.payload.name}&quot; yEnc (1/{self.parts})">'
+            f"<groups><group>alt.binaries.test</group></groups><segments>{segments}</segments></file></nzb>"
+        ).encode()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.download", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--size", type=parse_size, default=1024 * MIB, help="payload size (1GiB)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--segment", type=int, default=768_000, help="article size in bytes")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per client (median)")
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
+    parser.add_argument(
+        "--test-server", action="store_true", help="use our server even with nzbget"
+    )
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-download-"))
+    data, payload = work / "data", work / "data" / "release" / "payload.bin"
+    print(
+        f"payload {args.size / MIB:.0f} MiB, {args.connections} connections, "
+        f"sabctools {sabctools.__version__} ({sabctools.simd})"
+    )
+    expected = make_payload(payload, args.size)
+    use_nzbget = shutil.which("nzbget") is not None and not args.test_server
+    try:
+        if use_nzbget:
+            server, port = serve_with_nzbget(data, work / "cache", args.segment)
+            nzb, stop = data / "release.nzb", server.terminate
+            print("server: nzbget --nserv (warming its cache)")
+        else:
+            from tests.servers.nntp_server import NntpTestServer
+
+            articles = FileArticles(payload, args.segment)
+            test_server = NntpTestServer(articles).start()
+            port, nzb, stop = test_server.port, work / "release.nzb", test_server.stop
+            nzb.write_bytes(articles.nzb())
+            print("server: tests/servers/nntp_server.py (nzbget not installed, or --test-server)")
+        ours(nzb, port, args.connections, work / "out")  # warms the server's cache
+        runs = [ours(nzb, port, args.connections, work / "out") for _ in range(args.runs)]
+        got = sha256_of(work / "out" / "payload.bin")
+        theirs = (
+            [nzbget_client(nzb, port, args.connections, work / "nzbget") for _ in range(args.runs)]
+            if use_nzbget
+            else []
+        )
+    finally:
+        stop()
+    wall = statistics.median(run.wall for run in runs)
+    print(f"ours: wall {wall:.2f} s (runs {', '.join(f'{r.wall:.2f}' for r in runs)})")
+    print(f"ours_MB_per_s: {args.size / 1e6 / wall:.0f}")
+    print(f"ours_cpu_s_per_GB: {statistics.median(r.cpu for r in runs) / (args.size / 1e9):.2f}")
+    print(f"ours_peak_rss_MiB: {max(r.peak_rss for r in runs) / MIB:.0f}")
+    print(f"sha256_ok: {got == expected}")
+    if theirs:
+        their_wall = statistics.median(run.wall for run in theirs)
+        print(
+            f"nzbget: wall {their_wall:.2f} s (runs {', '.join(f'{r.wall:.2f}' for r in theirs)})"
+        )
+        print(
+            f"nzbget_cpu_s_per_GB: {statistics.median(r.cpu for r in theirs) / (args.size / 1e9):.2f}"
+        )
+        print(f"nzbget_peak_rss_MiB: {max(r.peak_rss for r in theirs) / MIB:.0f}")
+        print(f"ratio_vs_nzbget: {wall / their_wall:.2f}")
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if got == expected else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

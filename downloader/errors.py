@@ -1,0 +1,40 @@
+"""What can go wrong while downloading a release, as exceptions whose messages a person understands.
+
+The messages end up in a job's ``error_message`` and on the CLI's one-line failure, so they name the
+server (never its password) and say what happened and, where it helps, what to do. Nothing here is
+mapped to HTTP codes: the downloader is a task, not an API; the job lifecycle turns these into text.
+"""
+
+from __future__ import annotations
+
+
+class DownloadError(Exception):
+    """Base of every downloader failure."""
+
+
+class NzbError(DownloadError):
+    """The NZB is unusable: not XML, not an NZB, too big, hostile, or without any file to fetch."""
+
+
+class IndexerError(DownloadError):
+    """The NZB could not be fetched from the indexer."""
+
+
+class ServerConfigError(DownloadError):
+    """A news server setting (``nntps://user:pass@host:port?connections=N``) is malformed."""
+
+
+class NntpError(DownloadError):
+    """A news server misbehaved or went away; worth trying again on a fresh connection."""
+
+
+class NntpAuthError(NntpError):
+    """The server rejected our credentials (481/482/502 after AUTHINFO); retrying cannot help."""
+
+
+class NntpBusyError(NntpError):
+    """The server refused another connection (400/502/481 greeting): use fewer, don't hammer it."""
+
+
+class ReleaseIncomplete(DownloadError):
+    """Too much of the release is missing on every server to be worth repairing."""

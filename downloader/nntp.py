@@ -1,0 +1,202 @@
+"""One NNTP connection of our own (RFC 3977/4643): greeting, AUTHINFO, pipelined BODY, STAT.
+
+Every byte read goes straight into a ``sabctools.Decoder``: it splits the stream into responses (the
+status code is read from the first three characters only, so ``nzbget --nserv``'s ``220, 0 <id>`` is
+fine), undoes dot-stuffing, decodes yEnc with SIMD, checks the CRC and, for BODY, writes the decoded
+part into the output file at the offset its ``=ypart`` header gives, all without holding the GIL. So a
+connection costs one fixed buffer of memory however large the release, and data is copied once, from
+the socket into that buffer.
+
+Pipelining: ``send_bodies`` writes several BODY commands in one packet; replies arrive in order and
+the decoder pairs them with the contexts we gave it. If the connection breaks, everything still in
+flight is handed back to the caller (``pending``) to be asked again elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+import sabctools
+
+from downloader.errors import NntpAuthError, NntpBusyError, NntpError
+from downloader.servers import ServerConfig
+
+BUFFER_SIZE = 1024 * 1024
+_GREETING, _USER, _PASS, _STAT = object(), object(), object(), object()
+
+
+def tls_context(ca_file: str | None = None, *, check_hostname: bool = True) -> ssl.SSLContext:
+    """Certificates are verified by default; ``ca_file`` trusts a private CA instead (tests)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.check_hostname = check_hostname
+    return context
+
+
+class NntpConnection:
+    def __init__(
+        self,
+        server: ServerConfig,
+        *,
+        timeout: float = 30.0,
+        buffer_size: int = BUFFER_SIZE,
+    ) -> None:
+        self.server = server
+        self.timeout = timeout
+        self._decoder = sabctools.Decoder(buffer_size)
+        self._sock: socket.socket | None = None
+
+    # -- connecting ----------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open, read the greeting and log in; raises NntpBusyError, NntpAuthError or NntpError."""
+        server = self.server
+        try:
+            raw = socket.create_connection((server.host, server.port), timeout=self.timeout)
+        except OSError as exc:
+            raise NntpError(f"{server.label}: could not connect ({_reason(exc)})") from None
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock: socket.socket = raw
+        if server.tls:
+            context = tls_context(server.ca_file, check_hostname=server.verify_hostname)
+            try:
+                sock = context.wrap_socket(raw, server_hostname=server.host)
+            except ssl.SSLCertVerificationError as exc:
+                raw.close()
+                raise NntpAuthError(
+                    f"{server.label}: the TLS certificate is not trusted ({exc.verify_message})"
+                ) from None
+            except (OSError, ssl.SSLError) as exc:
+                raw.close()
+                raise NntpError(f"{server.label}: TLS handshake failed ({_reason(exc)})") from None
+        self._sock = sock
+        try:
+            greeting = self._single(_GREETING)
+            if greeting.status_code in (400, 481, 502):
+                raise NntpBusyError(
+                    f"{server.label}: refused the connection ({_line(greeting)}); "
+                    "too many connections?"
+                )
+            if greeting.status_code not in (200, 201):
+                raise NntpError(f"{server.label}: unexpected greeting ({_line(greeting)})")
+            if server.username:
+                self._login(server.username, server.password or "")
+        except BaseException:
+            self.close()
+            raise
+
+    def _login(self, username: str, password: str) -> None:
+        self._send(f"AUTHINFO USER {username}\r\n".encode())
+        reply = self._single(_USER)
+        if reply.status_code == 381:
+            self._send(f"AUTHINFO PASS {password}\r\n".encode())
+            reply = self._single(_PASS)
+        if reply.status_code == 281:
+            return
+        if reply.status_code in (481, 482, 502):
+            raise NntpAuthError(
+                f"{self.server.label}: login rejected ({_line(reply)}); check the user name and password"
+            )
+        if reply.status_code == 400:
+            raise NntpBusyError(f"{self.server.label}: refused the login ({_line(reply)})")
+        raise NntpError(f"{self.server.label}: unexpected reply to AUTHINFO ({_line(reply)})")
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def send_bodies(self, requests: Sequence[tuple[str, Any, sabctools.FileWriter | None]]) -> None:
+        """Send ``BODY <id>`` for each (message_id, context, sink) in one write (pipelining)."""
+        if not requests:
+            return
+        for _message_id, context, sink in requests:
+            self._decoder.expect(context, sink)
+        self._send(b"".join(f"BODY <{mid}>\r\n".encode() for mid, _, _ in requests))
+
+    def read(self) -> list[sabctools.NNTPResponse]:
+        """Block until at least one more response is complete; returns every completed one."""
+        done: list[sabctools.NNTPResponse] = []
+        while not done:
+            self._fill()
+            done.extend(self._decoder)
+        return done
+
+    def stat(self, message_id: str) -> bool:
+        """Whether the server has the article (223) or not (430), without transferring it."""
+        self._send(f"STAT <{message_id}>\r\n".encode())
+        reply = self._single(_STAT)
+        if reply.status_code == 223:
+            return True
+        if reply.status_code == 430:
+            return False
+        raise NntpError(f"{self.server.label}: unexpected reply to STAT ({_line(reply)})")
+
+    @property
+    def in_flight(self) -> int:
+        return int(self._decoder.expected)
+
+    @property
+    def pending(self) -> tuple[Any, ...]:
+        """Contexts of requests sent whose responses have not arrived, oldest first."""
+        return tuple(self._decoder.pending)
+
+    def quit(self) -> None:
+        """Say goodbye politely when idle; errors are irrelevant at this point."""
+        if self._sock is not None and not self.in_flight:
+            with contextlib.suppress(OSError):
+                self._sock.sendall(b"QUIT\r\n")
+        self.close()
+
+    def close(self) -> None:
+        self._decoder.clear_expected()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _single(self, context: object) -> sabctools.NNTPResponse:
+        self._decoder.expect(context)
+        return self.read()[0]
+
+    def _send(self, data: bytes) -> None:
+        if self._sock is None:
+            raise NntpError(f"{self.server.label}: not connected")
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise NntpError(f"{self.server.label}: connection lost ({_reason(exc)})") from None
+
+    def _fill(self) -> None:
+        if self._sock is None:
+            raise NntpError(f"{self.server.label}: not connected")
+        with memoryview(self._decoder) as view:
+            if not len(view):
+                raise NntpError(f"{self.server.label}: a reply overflowed the receive buffer")
+            try:
+                count = self._sock.recv_into(view)
+            except TimeoutError:
+                raise NntpError(
+                    f"{self.server.label}: no data for {self.timeout:g} s (timed out)"
+                ) from None
+            except OSError as exc:
+                raise NntpError(f"{self.server.label}: connection lost ({_reason(exc)})") from None
+        if not count:
+            raise NntpError(f"{self.server.label}: the server closed the connection")
+        self._decoder.process(count)
+
+
+def _line(response: sabctools.NNTPResponse) -> str:
+    return (response.message or str(response.status_code)).strip()[:200]
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def backoff(attempt: int, base: float, cap: float = 30.0) -> float:
+    """Seconds to wait before reconnect ``attempt`` (1, 2, …): exponential, capped, no jitter needed
+    because each connection's failures arrive at different moments anyway."""
+    return float(min(cap, base * 2 ** max(0, attempt - 1)))

@@ -1,0 +1,69 @@
+"""Fetching the NZB from the indexer: the right URL, only that host, size-limited, key never logged."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import responses
+
+from downloader.errors import IndexerError, NzbError
+from downloader.indexer import fetch_nzb
+from tests.servers.posting import make_release
+
+BASE = "https://indexer.test"
+KEY = "indexer-key-do-not-leak"
+
+
+@responses.activate
+def test_the_nzb_is_fetched_by_release_id(caplog: pytest.LogCaptureFixture) -> None:
+    release = make_release({"a.mkv": b"x" * 100})
+    responses.get(f"{BASE}/api", body=release.nzb)
+    with caplog.at_level(logging.INFO):
+        nzb = fetch_nzb("abc123", base_url=BASE, api_key=KEY)
+    assert nzb.files[0].subject_name == "a.mkv"
+    sent = responses.calls[0].request.url or ""
+    assert sent.startswith(f"{BASE}/api?")
+    assert "t=get" in sent
+    assert "id=abc123" in sent
+    assert KEY in sent
+    assert KEY not in caplog.text
+
+
+@responses.activate
+def test_redirects_to_another_host_are_refused_before_following() -> None:
+    responses.get(f"{BASE}/api", status=302, headers={"Location": "http://169.254.169.254/latest"})
+    internal = responses.get("http://169.254.169.254/latest", body="secrets")
+    with pytest.raises(IndexerError, match="redirected to another host"):
+        fetch_nzb("abc123", base_url=BASE, api_key=KEY)
+    assert internal.call_count == 0
+
+
+@responses.activate
+def test_redirects_on_the_same_host_are_followed() -> None:
+    release = make_release({"a.mkv": b"x" * 100})
+    responses.get(f"{BASE}/api", status=302, headers={"Location": f"{BASE}/fetch/abc123"})
+    responses.get(f"{BASE}/fetch/abc123", body=release.nzb)
+    assert fetch_nzb("abc123", base_url=BASE, api_key=KEY).files
+
+
+@pytest.mark.parametrize("release_id", ["../admin", "a&apikey=x", "id with space", ""])
+def test_odd_release_ids_never_reach_the_network(release_id: str) -> None:
+    with responses.RequestsMock() as mocked, pytest.raises(IndexerError, match="release id"):
+        fetch_nzb(release_id, base_url=BASE, api_key=KEY)
+    assert not mocked.calls
+
+
+@responses.activate
+def test_oversized_error_and_refused_replies_are_explained() -> None:
+    responses.get(f"{BASE}/api", body=b"<nzb>" + b" " * 3000 + b"</nzb>")
+    with pytest.raises(NzbError, match="larger than"):
+        fetch_nzb("big", base_url=BASE, api_key=KEY, max_bytes=2048)
+    responses.replace(
+        responses.GET, f"{BASE}/api", body=b'<error code="300" description="Missing item"/>'
+    )
+    with pytest.raises(NzbError, match=r"release gone: the indexer sent an error .*Missing item"):
+        fetch_nzb("gone", base_url=BASE, api_key=KEY)
+    responses.replace(responses.GET, f"{BASE}/api", status=401)
+    with pytest.raises(IndexerError, match="refused the API key"):
+        fetch_nzb("x", base_url=BASE, api_key=KEY)
