@@ -1,4 +1,4 @@
-"""Command line of the downloader: ``fetch`` for people and benchmarks; ``run`` arrives with issue 6.
+"""Command line of the downloader: ``fetch`` for people and benchmarks; ``run`` for the Fargate task.
 
 ``python -m downloader fetch --nzb FILE --server URL [--server URL …] --out DIR`` downloads every file
 of an NZB into DIR with a progress bar. Servers come from ``--server`` or ``NNTP_SERVERS``. Exit
@@ -23,13 +23,17 @@ USAGE = """usage: python -m downloader COMMAND
 
 commands:
   fetch   download an NZB to a folder (for people and benchmarks)
-  run     the Fargate task: process the job named by the environment [not yet available]
+  run     the Fargate task: process the job named by the environment (JOB_MESSAGE)
 """
 
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "fetch":
         return fetch(argv[1:])
+    if argv and argv[0] == "run":
+        from downloader.task import main as run_task
+
+        return run_task()
     print(USAGE, file=sys.stderr if argv else sys.stdout, end="")
     return 2 if argv else 0
 

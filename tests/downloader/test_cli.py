@@ -76,6 +76,9 @@ def test_fetch_refuses_a_broken_nzb(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
 
 
-def test_run_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_without_a_job_message_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JOB_MESSAGE", raising=False)
     assert main(["run"]) == 2
-    assert "run     the Fargate task" in capsys.readouterr().err
+    assert "JOB_MESSAGE is missing or malformed" in capsys.readouterr().err

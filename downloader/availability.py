@@ -1,0 +1,74 @@
+"""Availability first: STAT a sample of a release's articles before downloading any of it.
+
+Old or taken-down posts lose articles; downloading 20 GB to find that out wastes the user's time. A
+sample spread over every data file, asked of each server in priority order, estimates the missing
+share; if it exceeds what the release's par2 recovery data can repair, the next-ranked candidate is
+tried instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from downloader.errors import NntpAuthError, NntpError
+from downloader.nntp import NntpConnection
+from downloader.nzb import Nzb
+from downloader.servers import ServerConfig
+
+SAMPLE = 24
+
+
+@dataclass(frozen=True)
+class Availability:
+    sampled: int
+    missing: int
+    recovery_share: float
+
+    @property
+    def missing_share(self) -> float:
+        return self.missing / self.sampled if self.sampled else 0.0
+
+    @property
+    def repairable(self) -> bool:
+        return self.missing == 0 or self.missing_share <= self.recovery_share
+
+
+def recovery_share(nzb: Nzb) -> float:
+    """Recovery data as a share of the data it protects (par2 volumes' bytes / data bytes)."""
+    recovery = sum(f.bytes for f in nzb.files if f.is_par2_recovery)
+    data = sum(f.bytes for f in nzb.files if not f.is_par2)
+    return recovery / data if data else 0.0
+
+
+def sample_ids(nzb: Nzb, size: int = SAMPLE) -> list[str]:
+    """Message-ids spread evenly over the data files' articles (first and last included)."""
+    ids = [s.message_id for f in nzb.files if not f.is_par2 for s in f.segments]
+    if len(ids) <= size:
+        return ids
+    step = (len(ids) - 1) / (size - 1)
+    return [ids[round(i * step)] for i in range(size)]
+
+
+def probe(nzb: Nzb, servers: Sequence[ServerConfig], *, timeout: float = 10.0) -> Availability:
+    """STAT the sample on each server (by priority) until every article is found or servers run out.
+
+    A server that cannot be reached is skipped; a login failure is raised (it will fail the download
+    too, and the user must hear about it).
+    """
+    wanted = sample_ids(nzb)
+    unresolved = list(wanted)
+    for server in sorted(servers, key=lambda s: s.priority):
+        if not unresolved:
+            break
+        connection = NntpConnection(server, timeout=timeout)
+        try:
+            connection.connect()
+            unresolved = [mid for mid in unresolved if not connection.stat(mid)]
+        except NntpAuthError:
+            raise
+        except NntpError:
+            continue
+        finally:
+            connection.close()
+    return Availability(len(wanted), len(unresolved), recovery_share(nzb))

@@ -1,0 +1,249 @@
+"""One job, end to end: choose a release, download, verify/repair, unpack, remux, upload, ready.
+
+Every failure a person could meet ends in ``JobFailed`` with a message for them and a class for the
+figures; the caller writes it to the job. The working folder is removed on success and failure alike.
+Recovery volumes are not downloaded up front: par2 says how many blocks it lacks and only that many
+are fetched. A RAR set's first volume is fetched and opened before the rest, so a password-protected
+release fails in seconds, not after the whole download.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chalicelib.domain.dispatch import JobMessage
+from chalicelib.errors import StorageError
+from chalicelib.logs import logger
+from downloader.availability import probe, recovery_share
+from downloader.engine import DownloadResult, Engine, EngineOptions
+from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError
+from downloader.lifecycle import JobReporter
+from downloader.nzb import Nzb, NzbFile
+from downloader.progress import Progress
+from downloader.remux import MediaError, prepare
+from downloader.repair import (
+    RepairError,
+    quick_check,
+    read_index,
+    recovery_blocks,
+    restore_names,
+    verify_or_repair,
+)
+from downloader.servers import ServerConfig
+from downloader.unpack import UnpackError, inspect, main_video, unpack_release
+from downloader.upload import Uploader
+
+#: Download + unpacked copy + remuxed copy must fit on the task's disk.
+DISK_FACTOR = 2.5
+
+
+class JobFailed(Exception):
+    def __init__(self, message: str, error_class: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_class = error_class
+
+
+@dataclass
+class TaskContext:
+    uploader: Uploader
+    servers: Sequence[ServerConfig]
+    #: release id → the parsed NZB (from the indexer in production).
+    get_nzb: Callable[[str], Nzb]
+    work_root: Path
+    retention_hours: int
+    max_release_bytes: int
+    engine_options: EngineOptions = field(default_factory=EngineOptions)
+
+
+def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> None:
+    """Process the job; raises ``JobFailed`` (or ``JobTakenAway``) when it cannot finish."""
+    context.work_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{message.job_id}-", dir=context.work_root))
+    try:
+        nzb = _choose_release(message, context)
+        downloads = workdir / "download"
+
+        def on_progress(progress: Progress) -> None:
+            reporter.progress(
+                progress.done_bytes, progress.total_bytes, progress.speed_bps, progress.eta_seconds
+            )
+
+        def on_upload(_done: int) -> None:
+            reporter.beat()
+
+        engine = Engine(context.servers, context.engine_options, on_progress=on_progress)
+        result = _download(engine, nzb, downloads)
+        files = _ensure_intact(engine, nzb, result, downloads)
+        reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
+        reporter.preparing()
+        unpacked = unpack_release(files, workdir / "unpacked")
+        reporter.beat()
+        prepared = prepare(main_video(unpacked), _fresh(workdir / "output"))
+        reporter.beat()
+        key = f"movies/{message.job_id}/movie{prepared.extension}"
+        uploaded = context.uploader.upload(
+            prepared.path,
+            key,
+            content_type=prepared.content_type,
+            metadata={
+                "movie-id": str(message.movie_id),
+                "original-container": prepared.original_container[:200],
+            },
+            progress=on_upload,
+        )
+        reporter.ready(
+            object_key=key,
+            content_type=prepared.content_type,
+            size_bytes=uploaded.size_bytes,
+            retention_hours=context.retention_hours,
+        )
+    except NntpAuthError as exc:
+        raise JobFailed(f"Usenet login failed ({exc})", "usenet_auth") from None
+    except (NzbError, IndexerError) as exc:
+        raise JobFailed(f"could not get the release's NZB: {exc}", "indexer") from None
+    except DownloadError as exc:
+        raise JobFailed(f"download failed: {exc}", "usenet") from None
+    except UnpackError as exc:
+        cls = (
+            "password"
+            if "password" in str(exc)
+            else "no_video"
+            if "no video" in str(exc)
+            else "unpack"
+        )
+        raise JobFailed(str(exc), cls) from None
+    except RepairError as exc:
+        raise JobFailed(f"par2 failed: {exc}", "repair") from None
+    except MediaError as exc:
+        raise JobFailed(str(exc), "media") from None
+    except StorageError as exc:
+        raise JobFailed(f"upload failed: {exc.message}", "storage") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise JobFailed("the task ran out of disk space", "disk") from None
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _choose_release(message: JobMessage, context: TaskContext) -> Nzb:
+    """The first candidate that is small enough, fits on disk and is available enough to repair."""
+    skipped: list[str] = []
+    candidates = [(message.release_id, message.release_title)] + [
+        (c.release_id, c.release_title) for c in message.candidates
+    ]
+    for release_id, title in candidates:
+        nzb = context.get_nzb(release_id)
+        if nzb.password:
+            skipped.append(f"{title}: password-protected archive")
+            continue
+        if nzb.bytes > context.max_release_bytes:
+            skipped.append(f"{title}: too large ({nzb.bytes / 1e9:.1f} GB)")
+            continue
+        free = shutil.disk_usage(context.work_root).free
+        if free < nzb.bytes * DISK_FACTOR:
+            raise JobFailed(
+                f"not enough disk space: {nzb.bytes * DISK_FACTOR / 1e9:.1f} GB needed, "
+                f"{free / 1e9:.1f} GB free",
+                "disk",
+            )
+        available = probe(nzb, context.servers)
+        if not available.repairable:
+            skipped.append(
+                f"{title}: {available.missing_share:.0%} of sampled articles missing and only "
+                f"{available.recovery_share:.0%} recovery data"
+            )
+            continue
+        if skipped:
+            logger.warning("releases skipped", extra={"job_id": message.job_id, "skipped": skipped})
+        return nzb
+    reason = skipped[-1].split(": ", 1)[1] if len(skipped) == 1 else "; ".join(skipped)
+    cls = "password" if all("password" in s for s in skipped) else "missing_articles"
+    raise JobFailed(f"no usable release ({reason})" if len(skipped) > 1 else reason, cls)
+
+
+def _download(engine: Engine, nzb: Nzb, folder: Path) -> DownloadResult:
+    """Data files and the par2 index; a RAR set's first volume alone first, to see a password."""
+    wanted = [f for f in nzb.files if not f.is_par2_recovery]
+    firsts = [f for f in wanted if f.rar_volume == 0]
+    if firsts:
+        early = engine.download(firsts, folder)
+        for result in early.files:
+            if result.complete and inspect(result.path).encrypted:
+                raise UnpackError("password-protected archive")
+        rest = engine.download([f for f in wanted if f not in firsts], folder)
+        return DownloadResult(
+            early.files + rest.files,
+            early.bytes + rest.bytes,
+            early.seconds + rest.seconds,
+            {**early.server_failures, **rest.server_failures},
+        )
+    return engine.download(wanted, folder)
+
+
+def _ensure_intact(engine: Engine, nzb: Nzb, result: DownloadResult, folder: Path) -> list[Path]:
+    """The downloaded data files, verified (quick check or par2) and repaired when needed."""
+    data = [f.path for f in result.files if not f.is_par2 and f.path.exists()]
+    indexes = [f.path for f in result.files if f.is_par2 and f.complete]
+    missing = sum(len(f.missing) + len(f.corrupt) for f in result.files)
+    articles = sum(f.segments for f in result.files) or 1
+    if not indexes:
+        if result.complete:
+            return data
+        raise JobFailed(
+            f"{missing / articles:.0%} of articles missing and no recovery data", "missing_articles"
+        )
+    index_path = min(indexes, key=lambda p: p.stat().st_size)
+    index = read_index(index_path)
+    restore_names(index, data)
+    if result.complete and quick_check(index, folder):
+        return _data_files(folder)
+    volumes = sorted((f for f in nzb.files if f.is_par2_recovery), key=lambda f: f.bytes)
+    verdict = verify_or_repair(index_path, repair=True)
+    while not verdict.ok and volumes:
+        batch = _enough_volumes(volumes, verdict.blocks_needed)
+        volumes = [v for v in volumes if v not in batch]
+        engine.download(batch, folder)
+        verdict = verify_or_repair(index_path, repair=True)
+    if not verdict.ok:
+        raise JobFailed(
+            f"{missing / articles:.0%} of articles missing and only {recovery_share(nzb):.0%} "
+            "recovery data",
+            "missing_articles",
+        )
+    return _data_files(folder)
+
+
+def _enough_volumes(volumes: list[NzbFile], blocks: int) -> list[NzbFile]:
+    """Smallest volumes first until they hold ``blocks`` recovery blocks (at least one volume).
+
+    A volume's block count comes from its name (``x.vol03+04.par2`` holds 4); when the name is
+    obfuscated, from its size relative to the smallest volume.
+    """
+    if blocks <= 0:
+        return volumes[:1]
+    chosen: list[NzbFile] = []
+    covered = 0
+    per_block = min(v.bytes for v in volumes) or 1
+    for volume in volumes:
+        chosen.append(volume)
+        named = recovery_blocks(Path(volume.subject_name or ""))
+        covered += named or max(1, volume.bytes // per_block)
+        if covered >= blocks:
+            break
+    return chosen
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.lower().endswith(".par2")]
+
+
+def _fresh(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,82 @@
+"""``python -m downloader run``: the Fargate task for the job the dispatcher put in the environment.
+
+Reads ``JOB_MESSAGE`` (set per task by the dispatcher), the shared settings (job store, R2, indexer)
+and ``NNTP_SERVERS`` (from the task definition's secrets). Exit status: 0 ready, 1 failed (the job
+says why), 2 misconfigured before the job could be touched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from chalicelib import bootstrap
+from chalicelib.domain.dispatch import JobMessage
+from chalicelib.domain.jobs import JobStatus
+from chalicelib.errors import ApiError
+from chalicelib.logs import logger
+from downloader.errors import ServerConfigError
+from downloader.indexer import fetch_nzb
+from downloader.lifecycle import JobReporter, JobTakenAway, stop_on_sigterm
+from downloader.pipeline import JobFailed, TaskContext, run
+from downloader.servers import parse_servers
+from downloader.upload import Uploader
+
+
+def main() -> int:
+    try:
+        message = JobMessage.model_validate_json(os.environ.get("JOB_MESSAGE", ""))
+    except ValidationError:
+        sys.stderr.write("error: JOB_MESSAGE is missing or malformed\n")
+        return 2
+    keys = {"job_id": message.job_id, "movie_id": message.movie_id}
+    try:
+        services = bootstrap.container()
+        settings = services.settings
+        job = services.store.get_job(message.job_id)
+    except ApiError as error:
+        logger.error("downloader cannot start", extra={**keys, "error": error.message})
+        return 2
+    if job is None or job.status is not JobStatus.DOWNLOADING:
+        logger.error(
+            "job is not waiting for a downloader",
+            extra={**keys, "status": getattr(job, "status", None)},
+        )
+        return 1
+    reporter = JobReporter(services.store, job)
+    stop_on_sigterm(reporter)
+    logger.info("downloader started", extra={**keys, "release": message.release_title})
+    try:
+        servers = parse_servers(os.environ.get("NNTP_SERVERS", ""))
+        api_key = settings.nzbgeek_api_key()
+        context = TaskContext(
+            uploader=Uploader(services.objects.client, services.objects.bucket),
+            servers=servers,
+            get_nzb=lambda release_id: fetch_nzb(
+                release_id, base_url=settings.NZBGEEK_BASE_URL, api_key=api_key
+            ),
+            work_root=Path(os.environ.get("WORK_DIR") or tempfile.gettempdir()) / "jobs",
+            retention_hours=settings.RETENTION_HOURS,
+            max_release_bytes=int(settings.MAX_RELEASE_GB * 1e9),
+        )
+        run(message, context, reporter)
+    except JobTakenAway:
+        logger.warning("job was taken away (e.g. declared stale); stopping", extra=keys)
+        return 1
+    except JobFailed as failure:
+        reporter.failed(failure.message, failure.error_class)
+        return 1
+    except (ServerConfigError, ApiError) as error:
+        text = error.message if isinstance(error, ApiError) else str(error)
+        reporter.failed(f"the downloader is misconfigured: {text}", "config")
+        return 1
+    except Exception:
+        logger.exception("downloader crashed", extra=keys)
+        reporter.failed("internal error in the downloader", "internal")
+        return 1
+    logger.info("downloader finished", extra=keys)
+    return 0

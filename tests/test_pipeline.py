@@ -1,0 +1,226 @@
+"""The downloader task end to end, in process: test NNTP server → engine → par2 → remux → moto S3,
+with the job moving queued → downloading → preparing → ready in the SQLite store."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mypy_boto3_s3 import S3Client
+
+from chalicelib.adapters.store import JobStore
+from chalicelib.adapters.store.sqlite import SqliteExecutor
+from chalicelib.domain.dispatch import JobMessage
+from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
+from downloader.lifecycle import JobReporter
+from downloader.nzb import parse_nzb
+from downloader.pipeline import JobFailed, TaskContext, run
+from downloader.remux import probe
+from downloader.repair import par2_binary
+from downloader.servers import parse_server
+from downloader.upload import MIN_PART, Uploader
+from tests.conftest import R2_BUCKET
+from tests.servers.nntp_server import Knobs, NntpTestServer
+from tests.servers.posting import Release, make_release
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (.ci/run)")
+RAR = Path(__file__).parent / "fixtures" / "rar"
+
+
+@pytest.fixture(scope="module")
+def movie_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A 2-second H.264/AAC Matroska movie with a par2 set (20 % recovery in 3 volumes)."""
+    folder = tmp_path_factory.mktemp("release")
+    video = "-f lavfi -i testsrc=size=320x240:rate=24:duration=2 -f lavfi -i sine=duration=2"
+    codecs = "-c:v libx264 -preset ultrafast -b:v 2M -c:a aac"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            *video.split(),
+            *codecs.split(),
+            str(folder / "Movie.2024.1080p.mkv"),
+        ],
+        check=True,
+    )
+    par2 = "c -q -q -r20 -n3 -s4096 Movie.2024.1080p.par2 Movie.2024.1080p.mkv"
+    subprocess.run([par2_binary(), *par2.split()], cwd=folder, check=True)
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    return JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), cache_seconds=0)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[NntpTestServer]]:
+    started: list[NntpTestServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+class RecordingReporter(JobReporter):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.statuses: list[str] = []
+        self.percents: list[float] = []
+
+    def _write(self, expected: JobStatus, to: JobStatus, **changes: object) -> None:
+        super()._write(expected, to, **changes)
+        self.statuses.append(to.value)
+        if to is JobStatus.DOWNLOADING and changes.get("progress") is not None:
+            self.percents.append(float(changes["progress"]))  # type: ignore[arg-type]
+
+
+def start_job(store: JobStore) -> tuple[JobMessage, RecordingReporter]:
+    now = utcnow()
+    job = Job(
+        job_id=new_job_id(now),
+        movie_id=550,
+        status=JobStatus.QUEUED,
+        created_at=to_iso(now),
+        updated_at=to_iso(now),
+    )
+    store.create_job(job)
+    claimed = store.transition(
+        job.job_id, from_statuses=[JobStatus.QUEUED], to=JobStatus.DOWNLOADING, now=to_iso(now)
+    )
+    assert claimed is not None
+    message = JobMessage(
+        job_id=job.job_id, movie_id=550, release_id="r1", release_title="Movie.2024.1080p-GRP"
+    )
+    return message, RecordingReporter(store, claimed, interval=0.0)
+
+
+def context_for(
+    release: Release, s3: S3Client, tmp_path: Path, servers: list[NntpTestServer], **knobs: object
+) -> TaskContext:
+    server = NntpTestServer(release.articles, Knobs(**knobs)).start()  # type: ignore[arg-type]
+    servers.append(server)
+    return TaskContext(
+        uploader=Uploader(s3, R2_BUCKET, part_size=MIN_PART),
+        servers=[parse_server(server.url())],
+        get_nzb=lambda release_id: parse_nzb(release.nzb),
+        work_root=tmp_path / "work",
+        retention_hours=168,
+        max_release_bytes=10**9,
+    )
+
+
+def test_a_release_becomes_a_ready_playable_movie(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    movie_files: dict[str, bytes],
+) -> None:
+    release = make_release(movie_files, segment_size=16_384)
+    context = context_for(release, s3, tmp_path, servers)
+    message, reporter = start_job(store)
+
+    run(message, context, reporter)
+
+    job = store.get_job(message.job_id)
+    assert job is not None
+    assert job.status is JobStatus.READY
+    assert job.object_key == f"movies/{message.job_id}/movie.mp4"
+    assert (job.content_type, job.expires_at is not None) == ("video/mp4", True)
+    assert reporter.statuses[-2:] == ["preparing", "ready"]
+    assert reporter.percents == sorted(reporter.percents)  # progress only moves forward
+    assert reporter.percents[-1] == 100.0
+    local = tmp_path / "movie.mp4"
+    local.write_bytes(s3.get_object(Bucket=R2_BUCKET, Key=job.object_key)["Body"].read())
+    found = probe(local)
+    assert found.video_codec == "h264"
+    assert [track.codec for track in found.audio] == ["aac"]
+    assert found.duration_seconds is not None
+    assert 1.9 < found.duration_seconds < 2.2
+    assert list((tmp_path / "work").iterdir()) == []  # temporary data removed
+    recovery_ids = [
+        mid for name, ids in release.message_ids.items() if ".vol" in name for mid in ids
+    ]
+    assert not any(servers[0].stats.bodies[mid] for mid in recovery_ids)  # intact: none fetched
+
+
+def test_missing_articles_are_repaired_from_recovery_volumes_fetched_on_demand(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    movie_files: dict[str, bytes],
+) -> None:
+    release = make_release(movie_files, segment_size=16_384)
+    movie_ids = release.message_ids["Movie.2024.1080p.mkv"]
+    missing = {movie_ids[1], movie_ids[len(movie_ids) // 2]}
+    context = context_for(release, s3, tmp_path, servers, missing=missing)
+    message, reporter = start_job(store)
+
+    run(message, context, reporter)
+
+    job = store.get_job(message.job_id)
+    assert job is not None
+    assert job.status is JobStatus.READY
+    recovery = [mid for name, ids in release.message_ids.items() if ".vol" in name for mid in ids]
+    assert any(servers[0].stats.bodies[mid] for mid in recovery)
+
+
+def test_too_much_missing_fails_with_the_figures(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    movie_files: dict[str, bytes],
+) -> None:
+    release = make_release(movie_files, segment_size=16_384)
+    movie_ids = release.message_ids["Movie.2024.1080p.mkv"]
+    context = context_for(release, s3, tmp_path, servers, missing=set(movie_ids[::3]))
+    message, reporter = start_job(store)
+
+    with pytest.raises(
+        JobFailed, match=r"of sampled articles missing and only \d+% recovery data"
+    ) as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "missing_articles"
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_password_protected_rar_fails_after_its_first_volume(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+) -> None:
+    release = make_release({"Movie.2024.part1.rar": (RAR / "rar5-psw.rar").read_bytes()})
+    context = context_for(release, s3, tmp_path, servers)
+    message, reporter = start_job(store)
+
+    with pytest.raises(JobFailed, match="password-protected archive") as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "password"
+
+
+def test_bad_usenet_credentials_say_so(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    movie_files: dict[str, bytes],
+) -> None:
+    release = make_release(movie_files, segment_size=16_384)
+    context = context_for(release, s3, tmp_path, servers, username="u", password="right")
+    context.servers = [parse_server(servers[0].url("u", "wrong"))]
+    message, reporter = start_job(store)
+
+    with pytest.raises(JobFailed, match="Usenet login failed") as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "usenet_auth"
+    assert "wrong" not in failed.value.message
