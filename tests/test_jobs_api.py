@@ -151,6 +151,14 @@ def test_bad_list_parameters_are_invalid_input(api: ApiClient, query: str) -> No
     assert response.json["code"] == "INVALID_INPUT"
 
 
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "offset=-1", "offset=abc"])
+def test_bad_history_parameters_are_invalid_input(api: ApiClient, query: str) -> None:
+    response = api.get(f"{API}/history?{query}")
+
+    assert response.status == 400
+    assert response.json["code"] == "INVALID_INPUT"
+
+
 # -- movie details carry the latest job ---------------------------------------------------------------
 
 
