@@ -54,3 +54,19 @@ def record_upstream(target: str, status: int | str, ms: float) -> None:
     if str(status) == "429":
         values["UpstreamThrottled"] = (MetricUnit.Count, 1.0)
     emit({"target": target, "outcome": str(status)}, values)
+
+
+def record_job_event(event: str, *, error_class: str | None = None, **values: float) -> None:
+    """Job lifecycle metrics: ``JobsCreated``, ``JobsReady`` (with ``TimeToReady`` seconds) and
+    ``JobsFailed`` by failure class, plus whatever figures the stage adds (bytes, rates)."""
+    units = {
+        "TimeToReady": MetricUnit.Seconds,
+        "DownloadBytes": MetricUnit.Bytes,
+        "DownloadThroughput": MetricUnit.BytesPerSecond,
+        "UploadThroughput": MetricUnit.BytesPerSecond,
+        "BytesFreed": MetricUnit.Bytes,
+    }
+    metrics = {event: (MetricUnit.Count, 1.0)}
+    for name, value in values.items():
+        metrics[name] = (units.get(name, MetricUnit.Count), float(value))
+    emit({"error_class": error_class} if error_class else {}, metrics)

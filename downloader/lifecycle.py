@@ -19,8 +19,18 @@ from types import FrameType
 from typing import Any
 
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Clock, Job, JobStatus, expiry_after, to_iso, utcnow
+from chalicelib.domain.jobs import (
+    IN_PROGRESS_STATUSES,
+    Clock,
+    Job,
+    JobStatus,
+    expiry_after,
+    from_iso,
+    to_iso,
+    utcnow,
+)
 from chalicelib.logs import logger
+from chalicelib.metrics import record_job_event
 
 Monotonic = Callable[[], float]
 
@@ -110,13 +120,16 @@ class JobReporter:
             size_bytes=size_bytes,
         )
         logger.info("job state changed", extra={**self.keys, "from": "preparing", "to": "ready"})
+        waited = (now - from_iso(self.job.created_at)).total_seconds()
+        record_job_event("JobsReady", TimeToReady=max(waited, 0.0))
 
     def failed(self, message: str, error_class: str = "internal") -> None:
-        """Mark the job failed with a message for people (and a class for the figures); a no-op if
-        it already left our hands."""
+        """Mark the job failed with a message for people (and a class for the figures). Only an
+        in-progress job can fail: a ready job stays ready, and a job cleanup already failed keeps
+        cleanup's verdict."""
         try:
             self._write(
-                self.job.status,
+                IN_PROGRESS_STATUSES,
                 JobStatus.ERROR,
                 error_message=message,
                 error_class=error_class,
@@ -129,11 +142,15 @@ class JobReporter:
             "job state changed",
             extra={**self.keys, "from": self.job.status.value, "to": "error", "reason": message},
         )
+        record_job_event("JobsFailed", error_class=error_class)
 
-    def _write(self, expected: JobStatus, to: JobStatus, **changes: Any) -> None:
+    def _write(
+        self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: Any
+    ) -> None:
+        allowed = expected if isinstance(expected, tuple) else (expected,)
         updated = self._store.transition(
             self.job.job_id,
-            from_statuses=[expected],
+            from_statuses=allowed,
             to=to,
             now=to_iso(self._clock()),
             **changes,
@@ -141,7 +158,8 @@ class JobReporter:
         self._last_write = self._monotonic()
         self.writes += 1
         if updated is None:
-            raise JobTakenAway(f"job {self.job.job_id} is no longer {expected.value}")
+            states = "/".join(status.value for status in allowed)
+            raise JobTakenAway(f"job {self.job.job_id} is no longer {states}")
         self.job = updated
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
+from chalicelib.metrics import record_job_event
 from downloader.availability import probe, recovery_share
 from downloader.engine import DownloadResult, Engine, EngineOptions
 from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError
@@ -79,6 +80,11 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
 
         engine = Engine(context.servers, context.engine_options, on_progress=on_progress)
         result = _download(engine, nzb, downloads)
+        record_job_event(
+            "ReleasesDownloaded",
+            DownloadBytes=result.bytes,
+            DownloadThroughput=result.bytes / max(result.seconds, 1e-3),
+        )
         files = _ensure_intact(engine, nzb, result, downloads)
         reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
         reporter.preparing()
@@ -96,6 +102,9 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 "original-container": prepared.original_container[:200],
             },
             progress=on_upload,
+        )
+        record_job_event(
+            "MoviesUploaded", UploadThroughput=uploaded.size_bytes / max(uploaded.seconds, 1e-3)
         )
         reporter.ready(
             object_key=key,

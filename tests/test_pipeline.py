@@ -3,6 +3,7 @@ with the job moving queued → downloading → preparing → ready in the SQLite
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -71,7 +72,9 @@ class RecordingReporter(JobReporter):
         self.statuses: list[str] = []
         self.percents: list[float] = []
 
-    def _write(self, expected: JobStatus, to: JobStatus, **changes: object) -> None:
+    def _write(
+        self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: object
+    ) -> None:
         super()._write(expected, to, **changes)
         self.statuses.append(to.value)
         if to is JobStatus.DOWNLOADING and changes.get("progress") is not None:
@@ -224,3 +227,48 @@ def test_bad_usenet_credentials_say_so(
 
     assert failed.value.error_class == "usenet_auth"
     assert "wrong" not in failed.value.message
+
+
+def test_the_lifecycle_is_visible_as_metrics(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    movie_files: dict[str, bytes],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    release = make_release(movie_files, segment_size=16_384)
+    context = context_for(release, s3, tmp_path, servers)
+    message, reporter = start_job(store)
+    capsys.readouterr()
+
+    run(message, context, reporter)
+    reporter.failed("ignored: the job is ready, so this must not count", "internal")
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    by_metric = {name: line for line in lines for name in line if name[0].isupper()}
+    assert by_metric["ReleasesDownloaded"]["DownloadBytes"][0] >= len(
+        movie_files["Movie.2024.1080p.mkv"]
+    )
+    assert by_metric["MoviesUploaded"]["UploadThroughput"][0] > 0
+    assert 0 <= by_metric["JobsReady"]["TimeToReady"][0] < 60
+    assert "JobsFailed" not in by_metric  # a ready job cannot be failed afterwards
+    job = store.get_job(message.job_id)
+    assert job is not None
+    assert job.status is JobStatus.READY
+
+
+def test_a_failure_is_counted_by_class(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _message, reporter = start_job(store)
+    capsys.readouterr()
+
+    reporter.failed("password-protected archive", "password")
+
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"JobsFailed"' in x]
+    assert (line["error_class"], line["JobsFailed"]) == ("password", [1.0])

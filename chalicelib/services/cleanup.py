@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
 from chalicelib.domain.jobs import Clock, to_iso, utcnow
 from chalicelib.logs import logger
+from chalicelib.metrics import emit
 from chalicelib.services.stream import movie_object_prefix
 
 
@@ -71,6 +74,15 @@ class CleanupService:
             removed.append(job.job_id)
             report.bytes_freed += deleted.bytes
         report.deleted = self._store.mark_deleted(removed, now=to_iso(now))
+        emit(
+            {},
+            {
+                "CleanupDeleted": (MetricUnit.Count, float(len(report.deleted))),
+                "CleanupFailures": (MetricUnit.Count, float(len(report.failed))),
+                "StaleJobs": (MetricUnit.Count, float(len(report.stale))),
+                "BytesFreed": (MetricUnit.Bytes, float(report.bytes_freed)),
+            },
+        )
         logger.info(
             "cleanup finished",
             extra={
