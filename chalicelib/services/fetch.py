@@ -1,0 +1,109 @@
+"""``POST /movies/{id}/fetch``: choose a release, create the job atomically, queue it.
+
+The job row is created before the message is sent, so a queue failure leaves a job to correct, never
+a message about a job that does not exist: the job is marked ``error`` and the client gets JOB_ERROR.
+An existing active job for the movie is returned as is (one job per movie), even when the indexer is
+down at the moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalicelib import models
+from chalicelib.adapters.dispatch import JobQueue
+from chalicelib.adapters.store import JobStore
+from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.domain.dispatch import MAX_CANDIDATES, Candidate, JobMessage
+from chalicelib.domain.jobs import Clock, Job, JobStatus, new_job_id, to_iso, utcnow
+from chalicelib.errors import ApiError, JobError, NotFound, NzbgeekError
+from chalicelib.logs import logger
+from chalicelib.services.jobs import job_model
+
+FindReleases = Callable[[int, str], models.ReleaseList]
+Metadata = Callable[[int], MovieMetadata | None]
+
+
+class FetchService:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: JobQueue,
+        *,
+        find_releases: FindReleases,
+        metadata: Metadata,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._find_releases = find_releases
+        self._metadata = metadata
+        self._clock = clock
+
+    def fetch(self, movie_id: int, request: models.FetchRequest) -> tuple[models.Job, bool]:
+        """The movie's job and whether it was created now (False: an active job already existed)."""
+        try:
+            chosen, fallbacks = self._choose(movie_id, request)
+        except (NotFound, NzbgeekError):
+            existing = self._store.latest_job(movie_id)
+            if existing is not None and existing.is_active:
+                return job_model(existing), False
+            raise
+
+        now = self._clock()
+        job = Job(
+            job_id=new_job_id(now),
+            movie_id=movie_id,
+            status=JobStatus.QUEUED,
+            created_at=to_iso(now),
+            updated_at=to_iso(now),
+            progress=0.0,
+            release_id=chosen.release_id,
+            release_title=chosen.title,
+        )
+        stored, created = self._store.create_job(job, self._metadata(movie_id))
+        keys = {"job_id": stored.job_id, "movie_id": movie_id}
+        if not created:
+            logger.info("fetch found an active job", extra=keys)
+            return job_model(stored), False
+        logger.info(
+            "job state changed",
+            extra={**keys, "from": None, "to": "queued", "release": chosen.title},
+        )
+        message = JobMessage(
+            job_id=stored.job_id,
+            movie_id=movie_id,
+            release_id=chosen.release_id,
+            release_title=chosen.title,
+            candidates=[
+                Candidate(release_id=r.release_id, release_title=r.title) for r in fallbacks
+            ],
+        )
+        try:
+            self._queue.send(message)
+        except ApiError as error:
+            self._store.transition(
+                stored.job_id,
+                from_statuses=[JobStatus.QUEUED],
+                to=JobStatus.ERROR,
+                now=to_iso(self._clock()),
+                error_message=f"could not queue the download: {error.message}",
+                error_class="queue",
+            )
+            logger.error("job state changed", extra={**keys, "from": "queued", "to": "error"})
+            raise JobError(error.message) from None
+        return job_model(stored), True
+
+    def _choose(
+        self, movie_id: int, request: models.FetchRequest
+    ) -> tuple[models.Release, list[models.Release]]:
+        releases = self._find_releases(movie_id, request.quality_preference).releases
+        if request.mode == "manual":
+            for release in releases:
+                if release.release_id == request.release_id:
+                    return release, []
+            raise NotFound(f"release {request.release_id} is not one of this movie's releases")
+        usable = [release for release in releases if not release.rejected]
+        if not usable:
+            raise NotFound("no releases available for this movie")
+        return usable[0], usable[1 : 1 + MAX_CANDIDATES]

@@ -1,0 +1,180 @@
+"""Fetch: choose a release, create the job once, queue it; failures never leave an orphaned job."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from mypy_boto3_sqs import SQSClient
+
+from chalicelib import models
+from chalicelib.adapters.dispatch import SqsQueue
+from chalicelib.adapters.store import JobStore
+from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.adapters.store.sqlite import SqliteExecutor
+from chalicelib.domain.jobs import JobStatus
+from chalicelib.errors import JobError, NotFound, NzbgeekError
+from chalicelib.services.fetch import FetchService
+
+REGION = "eu-west-1"
+
+
+def release(release_id: str, *, rejected: bool = False, score: float = 1.0) -> models.Release:
+    return models.Release(
+        release_id=release_id,
+        title=f"Fight.Club.1999.1080p.BluRay.x264-{release_id.upper()}",
+        size_bytes=8_000_000_000,
+        published_at=None,
+        grabs=10,
+        resolution="1080p",
+        source="bluray",
+        remux=False,
+        codec="h264",
+        hdr=None,
+        proper=False,
+        repack=False,
+        group=release_id.upper(),
+        year=1999,
+        score=score,
+        score_reasons=[],
+        rejected=rejected,
+    )
+
+
+RANKED = [
+    release("cam", rejected=True, score=-100),
+    release("best", score=90),
+    release("second", score=80),
+    release("third", score=70),
+]
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SQSClient, str]]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        client = boto3.client("sqs", region_name=REGION)
+        url = client.create_queue(QueueName="movies-on-demand-jobs")["QueueUrl"]
+        yield client, url
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    return JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), cache_seconds=0)
+
+
+def service(store: JobStore, queue_url: str, releases: list[models.Release]) -> FetchService:
+    return FetchService(
+        store,
+        SqsQueue(queue_url),
+        find_releases=lambda movie_id, quality: models.ReleaseList(
+            movie_id=movie_id, imdb_id="tt0137523", releases=releases
+        ),
+        metadata=lambda movie_id: MovieMetadata(movie_id, "Fight Club", "/poster.jpg"),
+    )
+
+
+def queued_messages(client: SQSClient, url: str) -> list[dict[str, Any]]:
+    reply = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    return [json.loads(message["Body"]) for message in reply.get("Messages", [])]
+
+
+def test_auto_mode_queues_the_best_release_with_fallbacks(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    client, url = sqs
+
+    job, created = service(store, url, RANKED).fetch(550, models.FetchRequest(mode="auto"))
+
+    assert created
+    assert (job.status, job.release_id) == ("queued", "best")
+    [message] = queued_messages(client, url)
+    assert message["job_id"] == job.job_id
+    assert message["release_id"] == "best"
+    assert [c["release_id"] for c in message["candidates"]] == ["second", "third"]
+    assert "nzb_url" not in message
+    assert "apikey" not in json.dumps(message)
+
+
+def test_an_active_job_is_returned_instead_of_a_second_one(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    client, url = sqs
+    fetch = service(store, url, RANKED)
+    first, _ = fetch.fetch(550, models.FetchRequest(mode="auto"))
+
+    again, created = fetch.fetch(550, models.FetchRequest(mode="manual", release_id="second"))
+
+    assert not created
+    assert again.job_id == first.job_id
+    assert len(queued_messages(client, url)) == 1
+
+
+def test_manual_mode_takes_the_named_release_even_if_ranked_low(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    _, url = sqs
+
+    job, _ = service(store, url, RANKED).fetch(
+        550, models.FetchRequest(mode="manual", release_id="third")
+    )
+
+    assert job.release_id == "third"
+
+
+def test_manual_release_must_be_one_of_the_movies(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    _, url = sqs
+
+    with pytest.raises(NotFound, match="not one of this movie's releases"):
+        service(store, url, RANKED).fetch(550, models.FetchRequest(mode="manual", release_id="x"))
+
+
+def test_auto_mode_without_usable_releases_is_not_found(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    _, url = sqs
+
+    with pytest.raises(NotFound, match="no releases available"):
+        service(store, url, RANKED[:1]).fetch(550, models.FetchRequest(mode="auto"))
+    assert store.latest_job(550) is None
+
+
+def test_a_queue_failure_fails_the_job_instead_of_orphaning_it(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    bogus = "https://sqs.eu-west-1.amazonaws.com/123456789012/no-such-queue"
+
+    with pytest.raises(JobError, match="could not be queued"):
+        service(store, bogus, RANKED).fetch(550, models.FetchRequest(mode="auto"))
+
+    job = store.latest_job(550)
+    assert job is not None
+    assert job.status is JobStatus.ERROR
+    assert job.error_class == "queue"
+    assert "could not queue the download" in (job.error_message or "")
+
+
+def test_an_indexer_outage_still_returns_an_existing_active_job(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    _, url = sqs
+    first, _ = service(store, url, RANKED).fetch(550, models.FetchRequest(mode="auto"))
+
+    def down(movie_id: int, quality: str) -> models.ReleaseList:
+        raise NzbgeekError("indexer unavailable")
+
+    outage = FetchService(store, SqsQueue(url), find_releases=down, metadata=lambda m: None)
+    job, created = outage.fetch(550, models.FetchRequest(mode="auto"))
+
+    assert (job.job_id, created) == (first.job_id, False)
+    with pytest.raises(NzbgeekError):
+        outage.fetch(551, models.FetchRequest(mode="auto"))
