@@ -117,8 +117,10 @@ def test_an_article_that_always_breaks_the_connection_is_given_up(
     result = download(release, [server.url(connections=2)], out, retries=2)
 
     assert result.files[0].missing == (5,)
-    # first try + 2 retries, then on to par2 (one more if a reset also swallowed a reply before it)
-    assert 3 <= server.stats.bodies[ids[4]] <= 4
+    # First try + 2 retries, then on to par2. A reset can also swallow a request that was already on
+    # the wire; those are re-sent without blame, so allow a couple more, but nowhere near the 100
+    # drops the server would keep doing: no retry storm.
+    assert 3 <= server.stats.bodies[ids[4]] <= 6
 
 
 def test_corrupt_crc_is_detected_and_healed_from_a_backup(
