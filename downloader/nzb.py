@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element, ParseError
 
-import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
+import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from downloader.errors import NzbError
