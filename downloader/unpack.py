@@ -26,6 +26,9 @@ EXTRA_WORDS = re.compile(
 )
 _NEW_STYLE = re.compile(r"(?i)\.part0*(\d+)\.rar$")
 _OLD_STYLE_NEXT = re.compile(r"(?i)\.r\d{2,3}$")
+#: The external tools rarfile may use for compressed sets, in the order tried (the container image
+#: installs each; tests/downloader/test_dockerfile.py checks that from this tuple).
+BACKENDS = ("unar", "bsdtar")
 
 
 class UnpackError(Exception):
@@ -85,7 +88,7 @@ def extract(first_volume: Path, target: Path) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     failures = []
-    for backend in ("unar", "bsdtar"):
+    for backend in BACKENDS:
         _use_backend(backend)
         try:
             with rarfile.RarFile(first_volume) as archive:
