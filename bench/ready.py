@@ -1,0 +1,486 @@
+"""Time-to-ready benchmark: NZB in → movie object in a local S3 endpoint, against pure download time.
+
+    python -m bench.ready [--size 256MiB] [--volume 50MiB] [--connections 8] [--runs 3]
+                          [--line-rate MB/s] [--missing 0.03] [--recovery 0.05]
+
+A release is built the way movies are posted: an H.264/AAC Matroska file of ``--size`` (a short
+encoded clip looped with ``-c copy``), packed into stored RAR5 volumes (``-m0``, what movie releases
+use; written by ``write_rar5_stored`` below because no RAR writer exists in Debian main or on PyPI,
+and checked with unar's ``lsar -t`` and bsdtar) and protected by par2 with ``--recovery`` recovery
+data. Our asyncio test server serves it on loopback; moto's ThreadedMotoServer stands in for R2, as in
+``make run``; the job lives in a SQLite store.
+
+Printed figures (medians of ``--runs`` after one untimed warm-up of each):
+
+- ``download_s``: the engine alone fetching what any client must fetch (data volumes + par2 index)
+  from the same server: the reference.
+- ``ready_s``: ``downloader.pipeline.run`` from the NZB to the job being ``ready`` with the object
+  uploaded (availability probe, download, verify, unpack, remux, upload), with a per-stage split.
+- ``ratio``: ``ready_s / download_s``; the target is ≤ 1.3.
+- ``repair``: the same pipeline with ``--missing`` of the data articles absent from the server: the
+  object must be byte-identical to the intact run's (yes/no) and the time is printed.
+
+``--line-rate`` throttles the server (MB/s over all connections, by delaying each article reply) to
+model a real Usenet line; without it the loopback runs at memory speed, which makes every stage after
+the download look expensive in comparison (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import logging
+import random
+import shutil
+import statistics
+import struct
+import subprocess
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import sabctools
+from moto.server import ThreadedMotoServer
+
+from bench.download import MIB, parse_size
+from chalicelib.adapters.objects import ObjectStore
+from chalicelib.adapters.store import JobStore
+from chalicelib.adapters.store.sqlite import SqliteExecutor
+from chalicelib.domain.dispatch import JobMessage
+from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
+from chalicelib.logs import logger
+from downloader import pipeline
+from downloader.engine import Engine
+from downloader.lifecycle import JobReporter
+from downloader.nzb import Nzb, parse_nzb
+from downloader.repair import par2_binary
+from downloader.servers import ServerConfig, parse_server
+from downloader.upload import Uploader
+from tests.servers.nntp_server import Knobs, NntpTestServer
+
+BUCKET = "movies-bench"
+SEGMENT = 768_000  # a typical article: 750 KiB of data
+
+# -- a stored RAR5 writer ------------------------------------------------------------------------
+
+RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
+_MAIN, _FILE, _END = 1, 2, 5
+_HAS_DATA, _SPLIT_BEFORE, _SPLIT_AFTER = 0x02, 0x08, 0x10
+_IS_VOLUME, _HAS_VOLUME_NUMBER = 0x01, 0x02
+_HAS_MTIME, _HAS_CRC = 0x02, 0x04
+_HOST_UNIX = 1
+_COPY = 4 * MIB
+
+
+def _vint(value: int) -> bytes:
+    """RAR5's variable-length integer: 7 bits a byte, least significant first."""
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _block(kind: int, flags: int, body: bytes, data_size: int | None = None) -> bytes:
+    """One header block: CRC32 of what follows it, its size, type, flags, [data size], body."""
+    fields = _vint(kind) + _vint(flags | (_HAS_DATA if data_size is not None else 0))
+    fields += (_vint(data_size) if data_size is not None else b"") + body
+    sized = _vint(len(fields)) + fields
+    return struct.pack("<I", zlib.crc32(sized)) + sized
+
+
+def _file_block(name: bytes, size: int, part: int, crc: int, *, first: bool, last: bool) -> bytes:
+    flags = (0 if first else _SPLIT_BEFORE) | (0 if last else _SPLIT_AFTER)
+    body = _vint(_HAS_MTIME | _HAS_CRC) + _vint(size) + _vint(0o100644)
+    body += struct.pack("<II", 1_700_000_000, crc)
+    body += _vint(0) + _vint(_HOST_UNIX) + _vint(len(name)) + name  # method 0: stored
+    return _block(_FILE, flags, body, part)
+
+
+def write_rar5_stored(source: Path, folder: Path, volume_size: int) -> list[Path]:
+    """Pack ``source`` into stored (``-m0``) RAR5 volumes ``<stem>.partNN.rar`` of about
+    ``volume_size`` bytes (``<stem>.rar`` when one is enough), in one pass. As RAR5 specifies,
+    every part but the last carries the CRC32 of its own chunk and the last the whole file's."""
+    size = source.stat().st_size
+    name = source.name.encode()
+    overhead = len(RAR5_SIGNATURE) + 64 + len(name)
+    chunk = max(1, volume_size - overhead)
+    count = max(1, -(-size // chunk))
+    digits = max(2, len(str(count)))
+    volumes: list[Path] = []
+    whole = 0
+    folder.mkdir(parents=True, exist_ok=True)
+    with source.open("rb") as reader:
+        for number in range(count):
+            first, last = number == 0, number == count - 1
+            part = min(chunk, size - number * chunk)
+            suffix = f".part{number + 1:0{digits}d}.rar" if count > 1 else ".rar"
+            path = folder / f"{source.stem}{suffix}"
+            main_flags = (_IS_VOLUME if count > 1 else 0) | (0 if first else _HAS_VOLUME_NUMBER)
+            main = _vint(main_flags) + (b"" if first else _vint(number))
+            with path.open("wb") as out:
+                out.write(RAR5_SIGNATURE + _block(_MAIN, 0, main))
+                header_at = out.tell()
+                out.write(_file_block(name, size, part, 0, first=first, last=last))
+                crc, left = 0, part
+                while left:
+                    data = reader.read(min(_COPY, left))
+                    if not data:
+                        raise OSError(f"{source} shrank while being packed")
+                    crc, whole = zlib.crc32(data, crc), zlib.crc32(data, whole)
+                    out.write(data)
+                    left -= len(data)
+                end = out.tell()
+                out.seek(header_at)  # same length: only the CRC fields change
+                out.write(
+                    _file_block(name, size, part, whole if last else crc, first=first, last=last)
+                )
+                out.seek(end)
+                out.write(_block(_END, 0, _vint(0 if last else 0x01)))
+            volumes.append(path)
+    return volumes
+
+
+# -- the release -------------------------------------------------------------------------------
+
+
+def make_movie(path: Path, size: int) -> None:
+    """An H.264/AAC Matroska file of about ``size`` bytes: noisy 720p at 40 Mbit/s, so that it
+    neither compresses away nor repeats (looped content would hand par2 duplicate blocks, which
+    real movies do not have); x264's ultrafast preset makes about 30 MB/s of it here."""
+    seconds = size * 8 / 40e6 + 5
+    subprocess.run(
+        [
+            *("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"),
+            f"testsrc2=size=1280x720:rate=24:duration={seconds:.0f}",
+            *("-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds:.0f}"),
+            *("-vf", "noise=alls=30:allf=t", "-c:v", "libx264", "-preset", "ultrafast"),
+            *("-b:v", "40M", "-c:a", "aac", "-fs", str(size), str(path)),
+        ],
+        check=True,
+    )
+
+
+def make_release(folder: Path, size: int, volume: int, recovery: float) -> list[Path]:
+    """RAR5 volumes of the movie plus a par2 set; reused when an earlier run left it complete."""
+    done = folder / "complete"
+    if done.exists():
+        return sorted(path for path in folder.iterdir() if path.suffix in (".rar", ".par2"))
+    shutil.rmtree(folder, ignore_errors=True)
+    source = folder / "source" / "Movie.2024.1080p.BluRay.x264-BENCH.mkv"
+    source.parent.mkdir(parents=True)
+    make_movie(source, size)
+    volumes = write_rar5_stored(source, folder, volume)
+    for tool in (["lsar", "-t"], ["bsdtar", "-tf"]):  # real readers accept what we wrote
+        if shutil.which(tool[0]):
+            subprocess.run([*tool, str(volumes[0])], check=True, capture_output=True)
+    shutil.rmtree(source.parent)
+    percent = max(1, round(recovery * 100))
+    par2 = [par2_binary(), "c", "-q", "-q", f"-r{percent}", "-n8", f"{source.stem}.par2"]
+    subprocess.run([*par2, *(v.name for v in volumes)], cwd=folder, check=True)
+    done.touch()
+    return sorted(path for path in folder.iterdir() if path.suffix in (".rar", ".par2"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    path: Path
+    part: int
+    parts: int
+    begin: int
+    size: int
+
+
+class ReleaseArticles:
+    """The release's files as yEnc articles, encoded on first request and then served from memory,
+    so timed runs measure the client, not the encoder."""
+
+    def __init__(self, files: Sequence[Path], segment: int) -> None:
+        self.files = list(files)
+        self.segment = segment
+        self.index: dict[str, Segment] = {}
+        self.ids: dict[str, list[str]] = {}
+        for number, path in enumerate(self.files, start=1):
+            size = path.stat().st_size
+            parts = max(1, -(-size // segment))
+            ids = [f"p{part}.f{number}@bench" for part in range(1, parts + 1)]
+            for part, message_id in enumerate(ids, start=1):
+                begin = (part - 1) * segment
+                self.index[message_id] = Segment(path, part, parts, begin, size)
+            self.ids[path.name] = ids
+        self._cache: dict[str, bytes] = {}
+
+    def get(self, message_id: str, /) -> bytes | None:
+        body = self._cache.get(message_id)
+        if body is not None:
+            return body
+        found = self.index.get(message_id)
+        if found is None:
+            return None
+        with found.path.open("rb") as source:
+            source.seek(found.begin)
+            data = source.read(self.segment)
+        encoded, crc = sabctools.yenc_encode(data)
+        head = (
+            f"=ybegin part={found.part} total={found.parts} line=128 size={found.size} "
+            f"name={found.path.name}\r\n=ypart begin={found.begin + 1} end={found.begin + len(data)}\r\n"
+        )
+        tail = f"\r\n=yend size={len(data)} part={found.part} pcrc32={crc:08x}"
+        body = head.encode() + encoded + tail.encode()
+        self._cache[message_id] = body
+        return body
+
+    def _length(self, message_id: str) -> int:
+        found = self.index[message_id]
+        return min(self.segment, found.size - found.begin)
+
+    def nzb(self) -> Nzb:
+        entries = []
+        for number, path in enumerate(self.files, start=1):
+            ids = self.ids[path.name]
+            segments = "".join(
+                f'<segment bytes="{self._length(mid)}" number="{n}">{mid}</segment>'
+                for n, mid in enumerate(ids, start=1)
+            )
+            subject = f'[{number}/{len(self.files)}] - "{path.name}" yEnc (1/{len(ids)})'
+            entries.append(
+                f'<file poster="bench" date="0" subject={quoteattr(subject)}>'
+                f"<groups><group>alt.binaries.test</group></groups><segments>{segments}</segments></file>"
+            )
+        xml = '<nzb xmlns="http://www.newzbin.com/DTD/2003/nzb">' + "".join(entries) + "</nzb>"
+        return parse_nzb(xml.encode())
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+#: pipeline.run's stages, by the names it calls them through (module attributes we can wrap).
+STAGES = {
+    "probe": "probe",
+    "download": "_download",
+    "verify": "_ensure_intact",
+    "unpack": "unpack_release",
+    "remux": "prepare",
+}
+
+
+@dataclass
+class Timings:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.stages[name] = self.stages.get(name, 0.0) + seconds
+
+
+@contextmanager
+def timed_stages(timings: Timings, uploader: Uploader) -> Iterator[None]:
+    """Wrap each stage pipeline.run calls (and the upload) with a stopwatch, for the split only."""
+    originals: dict[str, Any] = {}
+
+    def wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                timings.add(name, time.perf_counter() - started)
+
+        return timed
+
+    for stage, attribute in STAGES.items():
+        if hasattr(pipeline, attribute):
+            originals[attribute] = getattr(pipeline, attribute)
+            setattr(pipeline, attribute, wrap(stage, originals[attribute]))
+    upload = uploader.upload
+    uploader.upload = wrap("upload", upload)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for attribute, original in originals.items():
+            setattr(pipeline, attribute, original)
+        uploader.upload = upload  # type: ignore[method-assign]
+
+
+# -- the runs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    seconds: float
+    sha256: str
+    size: int
+    stages: dict[str, float]
+
+
+class Bench:
+    def __init__(self, work: Path, nzb: Nzb, objects: ObjectStore) -> None:
+        self.work = work
+        self.nzb = nzb
+        self.objects = objects
+        self.uploader = Uploader(objects.client, objects.bucket)
+        self.store = JobStore(SqliteExecutor(work / "jobs.sqlite3"), cache_seconds=0)
+        self.movies = 0
+
+    def download(self, servers: list[ServerConfig]) -> float:
+        """The reference: the engine alone, fetching what any client must (data + par2 index)."""
+        out = self.work / "reference"
+        shutil.rmtree(out, ignore_errors=True)
+        wanted = [f for f in self.nzb.files if not f.is_par2_recovery]
+        started = time.perf_counter()
+        result = Engine(servers).download(wanted, out)
+        seconds = time.perf_counter() - started
+        if not result.complete:
+            raise SystemExit("the reference download is incomplete")
+        shutil.rmtree(out, ignore_errors=True)
+        return seconds
+
+    def ready(self, servers: list[ServerConfig]) -> Ready:
+        """NZB in → object uploaded and the job ``ready``, through ``pipeline.run``."""
+        now = utcnow()
+        self.movies += 1  # a ready job stays the movie's active job: each run is another movie
+        job = Job(new_job_id(now), self.movies, JobStatus.QUEUED, to_iso(now), to_iso(now))
+        self.store.create_job(job)
+        claimed = self.store.transition(
+            job.job_id, from_statuses=[JobStatus.QUEUED], to=JobStatus.DOWNLOADING, now=to_iso(now)
+        )
+        assert claimed is not None
+        message = JobMessage(
+            job_id=job.job_id,
+            movie_id=job.movie_id,
+            release_id="bench",
+            release_title="Movie.2024-BENCH",
+        )
+        context = pipeline.TaskContext(
+            uploader=self.uploader,
+            servers=servers,
+            get_nzb=lambda _release_id: self.nzb,
+            work_root=self.work / "jobs",
+            retention_hours=168,
+            max_release_bytes=10**13,
+        )
+        timings = Timings()
+        with timed_stages(timings, self.uploader), redirect_stdout(io.StringIO()):  # EMF lines
+            started = time.perf_counter()
+            pipeline.run(message, context, JobReporter(self.store, claimed))
+            seconds = time.perf_counter() - started
+        done = self.store.get_job(job.job_id)
+        if done is None or done.status is not JobStatus.READY or done.object_key is None:
+            raise SystemExit(f"the job did not become ready: {done}")
+        digest = hashlib.sha256()
+        client, bucket = self.objects.client, self.objects.bucket
+        body = client.get_object(Bucket=bucket, Key=done.object_key)["Body"]
+        for chunk in iter(lambda: body.read(8 * MIB), b""):
+            digest.update(chunk)
+        client.delete_object(Bucket=bucket, Key=done.object_key)  # moto keeps objects in memory
+        return Ready(seconds, digest.hexdigest(), done.size_bytes or 0, timings.stages)
+
+
+def pick_missing(articles: ReleaseArticles, share: float, seed: int) -> set[str]:
+    """``share`` of the RAR volumes' articles, chosen at random (seeded), for the server to lack."""
+    data = [mid for name, ids in articles.ids.items() if name.endswith(".rar") for mid in ids]
+    return set(random.Random(seed).sample(data, max(1, round(len(data) * share))))
+
+
+def median_runs(label: str, values: list[float]) -> float:
+    middle = statistics.median(values)
+    print(f"{label}: {middle:.2f} (runs {', '.join(f'{v:.2f}' for v in values)})")
+    return middle
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ready", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--size", type=parse_size, default=256 * MIB, help="movie size (256MiB)")
+    parser.add_argument("--volume", type=parse_size, default=50 * MIB, help="RAR volume size")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--segment", type=int, default=SEGMENT, help="article size in bytes")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs each (median)")
+    parser.add_argument("--line-rate", type=float, default=0.0, help="server MB/s (0: loopback)")
+    parser.add_argument("--missing", type=float, default=0.03, help="share missing for repair")
+    parser.add_argument("--recovery", type=float, default=0.05, help="par2 recovery share")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--work", type=Path, help="working folder, kept (default: temporary)")
+    args = parser.parse_args()
+    logger.setLevel(logging.WARNING)  # the job's own log lines would bury the figures
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-ready-"))
+    work.mkdir(parents=True, exist_ok=True)
+    built = time.perf_counter()
+    files = make_release(
+        work / f"release-{args.size}-{args.volume}-{args.recovery}",
+        args.size,
+        args.volume,
+        args.recovery,
+    )
+    articles = ReleaseArticles(files, args.segment)
+    nzb = articles.nzb()
+    volumes = [path for path in files if path.suffix == ".rar"]
+    delay = args.connections * args.segment / (args.line_rate * 1e6) if args.line_rate else 0.0
+    print(
+        f"release: {args.size / MIB:.0f} MiB movie in {len(volumes)} stored RAR5 volumes + par2 "
+        f"{args.recovery:.0%}; {len(articles.index)} articles of {args.segment} B; "
+        f"{args.connections} connections; line: "
+        + (f"{args.line_rate:g} MB/s" if args.line_rate else "loopback, unthrottled")
+        + f" (built in {time.perf_counter() - built:.0f} s)"
+    )
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    host, port = s3.get_host_and_port()
+    objects = ObjectStore(
+        bucket=BUCKET,
+        endpoint_url=f"http://{host}:{port}",
+        access_key_id="bench",
+        secret_access_key="bench-secret",
+        create_bucket=True,
+    )
+    missing = pick_missing(articles, args.missing, args.seed)
+    intact = NntpTestServer(articles, Knobs(delay=delay)).start()
+    damaged = NntpTestServer(articles, Knobs(delay=delay, missing=missing)).start()
+    bench = Bench(work, nzb, objects)
+    try:
+        options = f"?connections={args.connections}"
+        servers = [parse_server(intact.url() + options)]
+        bench.download(servers)  # warm-up: encodes every article once
+        first = bench.ready(servers)
+        downloads = [bench.download(servers) for _ in range(args.runs)]
+        readies = [bench.ready(servers) for _ in range(args.runs)]
+        repaired = bench.ready([parse_server(damaged.url() + options)])
+    finally:
+        intact.stop()
+        damaged.stop()
+        s3.stop()
+    download_s = median_runs("download_s", downloads)
+    ready_s = median_runs("ready_s", [r.seconds for r in readies])
+    split = {
+        name: statistics.median(r.stages.get(name, 0.0) for r in readies)
+        for name in (*STAGES, "upload")
+    }
+    split["other"] = ready_s - sum(split.values())
+    print("stages_s: " + ", ".join(f"{name} {value:.2f}" for name, value in split.items()))
+    print(f"ratio: {ready_s / download_s:.2f} (target <= 1.3)")
+    same = all(r.sha256 == first.sha256 for r in readies)
+    print(
+        f"object: {first.size / MIB:.0f} MiB MP4, identical across runs: {'yes' if same else 'no'}"
+    )
+    identical = repaired.sha256 == first.sha256
+    print(
+        f"repair: {len(missing)} of {sum(len(i) for n, i in articles.ids.items() if n.endswith('.rar'))} "
+        f"data articles missing ({args.missing:.0%}), {args.recovery:.0%} recovery: "
+        f"byte_identical {'yes' if identical else 'no'}, ready_s {repaired.seconds:.2f} "
+        f"(verify/repair {repaired.stages.get('verify', 0.0):.2f})"
+    )
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if identical and same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
