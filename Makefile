@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test lint typecheck pytest venv clean
+.PHONY: run demo test lint typecheck pytest venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt downloader/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ S3_PORT ?= 9000
 
 run: venv
 	$(BIN)/python -m scripts.run_local --host $(HOST) --port $(PORT) --s3-port $(S3_PORT)
+
+# The API plus loopback stand-ins for TMDB, the indexer, Usenet and R2 (README "Demo").
+# DEMO_ARGS=--walkthrough runs the curl sequence once by itself.
+DEMO_ARGS ?=
+demo: venv
+	$(BIN)/python -m sandbox --host $(HOST) --port $(PORT) --s3-port $(S3_PORT) $(DEMO_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,0 +1,106 @@
+"""The third parties of the service, all on loopback: TMDB, a Newznab indexer and a Usenet server.
+
+``start_stack`` builds the demo release (ffmpeg, RAR volumes, par2, yEnc), starts the three stand-ins
+on free ports and returns them with ``environment()``: the only settings that differ from production
+(base URLs, keys, ``NNTP_SERVERS``). The real API and downloader code run unchanged against them. The
+same stack backs ``make demo`` and the end-to-end tests, so the demo cannot rot unnoticed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from sandbox import newznab, tmdb
+from sandbox.httpd import StandIn
+from sandbox.release import PostedRelease, build_release
+from tests.servers.nntp_server import Knobs, NntpTestServer
+from tests.servers.posting import make_release
+
+#: Credentials of the stand-ins. Not secrets (they open nothing but loopback toys), but they are
+#: passed exactly as production secrets are, so the log scrubbing of real keys is exercised too.
+TMDB_TOKEN = "sandbox-tmdb-read-token"
+INDEXER_KEY = "sandbox-indexer-key"
+NNTP_USER, NNTP_PASSWORD = "sandbox", "sandbox-nntp-password"
+
+
+@dataclass
+class Stack:
+    release: PostedRelease
+    tmdb: StandIn
+    indexer: newznab.Newznab
+    indexer_server: StandIn
+    nntp: NntpTestServer
+    connections: int = 4
+
+    def environment(self) -> dict[str, str]:
+        """The settings that point the API and the downloader at the stand-ins."""
+        nntp = self.nntp.url(NNTP_USER, NNTP_PASSWORD, connections=self.connections)
+        return {
+            "TMDB_API_KEY": TMDB_TOKEN,
+            "TMDB_BASE_URL": self.tmdb.url,
+            "TMDB_IMAGE_BASE_URL": f"{self.tmdb.url}/t/p",
+            "NZBGEEK_API_KEY": INDEXER_KEY,
+            "NZBGEEK_BASE_URL": self.indexer_server.url,
+            "NNTP_SERVERS": nntp,
+            "DISPATCH": "local",
+        }
+
+    def post(self, files: Mapping[str, bytes], *, domain: str) -> bytes:
+        """Post more files on the running Usenet server; returns the NZB listing them (for tests
+        that serve a hostile or broken release through the indexer)."""
+        posted = make_release(files, fast=True, domain=domain)
+        self.release.articles.update(posted.articles)
+        return posted.nzb
+
+    def reset_faults(self) -> None:
+        """Undo what a test scripted: healthy Usenet server, indexer answering normally."""
+        knobs = self.nntp.knobs
+        knobs.drop.clear()
+        knobs.missing.clear()
+        knobs.corrupt.clear()
+        knobs.delay = 0.0
+        self.indexer.overrides.clear()
+
+    def stop(self) -> None:
+        """Stop every server; safe to call twice."""
+        for stop in (self.tmdb.stop, self.indexer_server.stop, self.nntp.stop):
+            with contextlib.suppress(RuntimeError):  # already stopped
+                stop()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_stack(
+    workdir: Path,
+    *,
+    seconds: float = 6.0,
+    tmdb_port: int = 0,
+    indexer_port: int = 0,
+    release: PostedRelease | None = None,
+) -> Stack:
+    """Build (or reuse) the release and start the stand-ins; ``Stack.stop`` ends them."""
+    posted = release or build_release(workdir / "release", seconds=seconds)
+    tmdb_server = tmdb.start(TMDB_TOKEN, port=tmdb_port)
+    try:
+        indexer, indexer_server = newznab.start(
+            INDEXER_KEY, posted, tmdb.catalogue(), port=indexer_port
+        )
+    except OSError:
+        tmdb_server.stop()
+        raise
+    knobs = Knobs(username=NNTP_USER, password=NNTP_PASSWORD)
+    nntp = NntpTestServer(posted.articles, knobs).start()
+    return Stack(posted, tmdb_server, indexer, indexer_server, nntp)
