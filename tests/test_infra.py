@@ -1,0 +1,807 @@
+"""Offline checks of infra/terraform (no provider registry here, so no ``terraform validate``).
+
+The HCL is parsed with python-hcl2 and checked against the code it deploys: every setting the code
+reads from the environment reaches the process that reads it (or is deliberately left to its default),
+credentials travel only as secrets, the queue feeds the dispatcher, the cleanup schedule exists, IAM
+names specific resources, and the dashboard and alarms read the metrics the code really emits. With
+``chalice.tf.json`` present (``make package``; ``make infra-check`` always runs it) the override is also
+checked against the generated file, and ``terraform providers`` merges the two. ``terraform fmt`` runs
+when terraform is installed.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import math
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import hcl2
+import pytest
+import responses
+from aws_lambda_powertools.metrics import MetricUnit
+from chalice.app import Rate, ScheduledEventConfig, SQSEventConfig
+from pydantic import SecretStr
+
+from chalicelib import metrics
+from chalicelib.adapters.dispatch import task_environment
+from chalicelib.adapters.store.executor import schema_statements
+from chalicelib.domain.dispatch import JobMessage
+from chalicelib.logs import SECRET_ENV_VARS, SERVICE
+from chalicelib.settings import Settings
+from tests.fakes import d1
+
+ROOT = Path(__file__).resolve().parents[1]
+TF_DIR = ROOT / "infra" / "terraform"
+OVERRIDE = TF_DIR / "chalice_override.tf"
+GENERATED = TF_DIR / "chalice.tf.json"
+CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
+
+#: Settings and environment variables the code reads that the deployment deliberately does not set,
+#: and why. Anything the code reads must be provided by Terraform or be listed here, so a new setting
+#: without infrastructure fails this module.
+LEFT_TO_DEFAULT = {
+    "TMDB_BASE_URL": "the code's default is TMDB's production origin; only tests point elsewhere",
+    "TMDB_IMAGE_BASE_URL": "the code's default is TMDB's production image CDN",
+    "TMDB_TIMEOUT_SECONDS": "a code-level tuning (5 s) matched to API Gateway's 29 s limit",
+    "NZBGEEK_TIMEOUT_SECONDS": "a code-level tuning (10 s) matched to API Gateway's 29 s limit",
+    "SQLITE_PATH": "local only: production runs JOB_STORE=d1",
+    "R2_CREATE_BUCKET": "local only: Terraform creates the bucket; never create buckets against R2",
+    "STREAM_URL_SECONDS": "the code's 4 h default is the product decision (README), not per deployment",
+    "STALE_JOB_MINUTES": "the code's default (30 min) is tied to the downloader's 10 s heartbeat",
+    "PURGE_AFTER_DAYS": "the code's default (30 days) is the product decision (README)",
+}
+
+#: Set per task by the dispatcher (RunTask container overrides), never in the task definition.
+PER_TASK = frozenset(
+    task_environment(JobMessage(job_id="job_1_a", movie_id=1, release_id="r", release_title="t"))
+)
+
+#: The credentials each process needs: what its code path reads through the settings' helpers.
+SECRETS_NEEDED = {
+    # discovery (TMDB), releases and fetch (indexer), API keys, the job store, stream URLs (R2)
+    "api_handler": {
+        "TMDB_API_KEY",
+        "NZBGEEK_API_KEY",
+        "API_KEYS",
+        "CF_API_TOKEN",
+        "R2_ACCESS_KEY_ID",
+        "R2_SECRET_ACCESS_KEY",
+    },
+    "dispatch_jobs": {"CF_API_TOKEN"},  # claims jobs in D1, then RunTask (IAM)
+    "cleanup": {"CF_API_TOKEN", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"},
+    "downloader": {
+        "NZBGEEK_API_KEY",
+        "NNTP_SERVERS",
+        "CF_API_TOKEN",
+        "R2_ACCESS_KEY_ID",
+        "R2_SECRET_ACCESS_KEY",
+    },
+}
+
+#: What the downloader task reads besides credentials (downloader/task.py and the settings it uses).
+DOWNLOADER_NEEDS = {
+    "JOB_STORE",
+    "CF_ACCOUNT_ID",
+    "D1_DATABASE_ID",
+    "CF_API_BASE_URL",
+    "R2_ENDPOINT_URL",
+    "R2_BUCKET",
+    "NZBGEEK_BASE_URL",
+    "RETENTION_HOURS",
+    "MAX_RELEASE_GB",
+    "WORK_DIR",
+    "POWERTOOLS_METRICS_NAMESPACE",
+}
+
+#: What starting a downloader needs (Settings.ecs_target, jobs_queue_url, the launcher).
+DISPATCH_NEEDS = {
+    "DISPATCH",
+    "JOBS_QUEUE_URL",
+    "ECS_CLUSTER",
+    "ECS_TASK_DEFINITION",
+    "ECS_CONTAINER_NAME",
+    "ECS_SUBNETS",
+    "ECS_SECURITY_GROUPS",
+    "ECS_ASSIGN_PUBLIC_IP",
+}
+
+#: Actions without resource-level permissions, for which AWS requires ``"*"``.
+AWS_REQUIRES_STAR = frozenset({"ecr:GetAuthorizationToken"})
+
+INTERPOLATION = re.compile(r"\$\{(.*?)\}(?!\})", re.S)
+SEARCH = re.compile(r"SEARCH\('\{(\$\{var\.\w+\}|[^,]+),([\w,]*)\}\s+MetricName=\\?\"(\w+)\\?\"")
+
+
+# --- loading the module ----------------------------------------------------------------------------
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+    with path.open() as handle:
+        parsed: dict[str, Any] = hcl2.load(handle, serialization_options=options)
+    return parsed
+
+
+class Module:
+    """The hand-written .tf files of infra/terraform, merged by block kind."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.resources: dict[str, dict[str, dict[str, Any]]] = {}
+        self.override: dict[str, dict[str, dict[str, Any]]] = {}
+        self.data: dict[str, dict[str, dict[str, Any]]] = {}
+        self.locals: dict[str, Any] = {}
+        self.variables: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.texts: dict[str, str] = {}
+        for path in paths:
+            self.texts[path.name] = path.read_text()
+            parsed = _parse(path)
+            target = self.override if path.name.endswith("_override.tf") else self.resources
+            for block in parsed.get("resource", []):
+                for kind, named in block.items():
+                    target.setdefault(kind, {}).update(named)
+            for block in parsed.get("data", []):
+                for kind, named in block.items():
+                    self.data.setdefault(kind, {}).update(named)
+            for block in parsed.get("locals", []):
+                self.locals.update({k: v for k, v in block.items() if k != "__comments__"})
+            for block in parsed.get("variable", []):
+                self.variables.update(block)
+            for block in parsed.get("output", []):
+                self.outputs.update(block)
+
+    def resource(self, kind: str, name: str) -> dict[str, Any]:
+        return self.resources[kind][name]
+
+    def local_keys(self, name: str) -> set[str]:
+        """Keys of a local map, resolving ``merge(local.a, local.b)`` of local maps."""
+        value = self.locals[name]
+        if isinstance(value, dict):
+            return set(value)
+        names = re.fullmatch(r"\$\{merge\(((?:local\.\w+,?\s*)+)\)\}", value)
+        assert names, f"local.{name} is neither a map nor a merge of local maps: {value}"
+        keys: set[str] = set()
+        for part in re.findall(r"local\.(\w+)", names.group(1)):
+            keys |= self.local_keys(part)
+        return keys
+
+
+@cache
+def module() -> Module:
+    return Module(sorted(TF_DIR.glob("*.tf")))
+
+
+@cache
+def generated() -> dict[str, Any] | None:
+    if not GENERATED.exists():
+        return None
+    loaded: dict[str, Any] = json.loads(GENERATED.read_text())
+    return loaded
+
+
+def needs_generated() -> dict[str, Any]:
+    found = generated()
+    if found is None:
+        pytest.skip("chalice.tf.json is absent: run `make package` (make infra-check does)")
+    return found
+
+
+def walk(value: Any) -> Iterator[Any]:
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from walk(item)
+
+
+def strings(value: Any) -> Iterator[str]:
+    return (item for item in walk(value) if isinstance(item, str))
+
+
+def chalice_config() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(CHALICE_CONFIG.read_text())
+    return loaded
+
+
+def default(variable: str) -> Any:
+    return module().variables[variable]["default"]
+
+
+# --- what the code reads and emits ---------------------------------------------------------------
+
+
+def environment_reads() -> set[str]:
+    """Names read with a literal through os.environ / os.getenv in the deployed code."""
+    found: set[str] = set()
+    paths = [
+        ROOT / "app.py",
+        *(ROOT / "chalicelib").rglob("*.py"),
+        *(ROOT / "downloader").rglob("*.py"),
+    ]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and node.args:
+                target = ast.unparse(node.func)
+                if target in {"os.environ.get", "os.getenv"}:
+                    first = node.args[0]
+                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                        found.add(first.value)
+            if (
+                isinstance(node, ast.Subscript)
+                and ast.unparse(node.value) == "os.environ"
+                and isinstance(node.slice, ast.Constant)
+                and isinstance(node.slice.value, str)
+            ):
+                found.add(node.slice.value)
+    return found
+
+
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, set[frozenset[str]]]:
+    """Metric name -> dimension sets, from EMF lines the metric helpers really print.
+
+    The request and upstream helpers are called directly; every other metric is found where the code
+    calls ``record_job_event`` or ``emit`` with literal names, and printed the same way."""
+    capsys.readouterr()
+    metrics.record_request("/x", "GET", 500, "INTERNAL_ERROR", 1.0)
+    metrics.record_upstream("d1", 429, 1.0)
+    for path in [*(ROOT / "chalicelib").rglob("*.py"), *(ROOT / "downloader").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            if name.endswith("record_job_event") and node.args:
+                event = node.args[0]
+                if isinstance(event, ast.Constant) and isinstance(event.value, str):
+                    keywords = {k.arg for k in node.keywords if k.arg}
+                    error_class = "x" if "error_class" in keywords else None
+                    figures = dict.fromkeys(keywords - {"error_class"}, 1.0)
+                    metrics.record_job_event(event.value, error_class=error_class, **figures)
+            elif name == "emit" and len(node.args) >= 2:
+                dims, values = node.args[0], node.args[1]
+                if isinstance(dims, ast.Dict) and isinstance(values, ast.Dict):
+                    metrics.emit(
+                        {ast.literal_eval(k): "x" for k in dims.keys if k is not None},
+                        {
+                            ast.literal_eval(k): (MetricUnit.Count, 1.0)
+                            for k in values.keys
+                            if k is not None
+                        },
+                    )
+    found: dict[str, set[frozenset[str]]] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == default("metrics_namespace")
+            for dims in directive["Dimensions"]:
+                for metric in directive["Metrics"]:
+                    found.setdefault(metric["Name"], set()).add(frozenset(dims))
+    return found
+
+
+# --- terraform itself ----------------------------------------------------------------------------
+
+
+def test_terraform_fmt() -> None:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed: `terraform fmt -check` NOT run")
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
+
+
+def test_terraform_merges_the_override_into_the_generated_module() -> None:
+    needs_generated()
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed: the override merge is NOT checked by terraform")
+    result = subprocess.run(
+        [terraform, f"-chdir={TF_DIR}", "providers", "-no-color"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for provider in ("hashicorp/aws", "cloudflare/cloudflare", "hashicorp/null"):
+        assert provider in result.stdout
+
+
+def test_references_resolve() -> None:
+    """What `terraform validate` would catch first, offline: every reference names a declaration."""
+    mod = module()
+    declared_resources = {
+        f"{kind}.{name}" for kind, named in mod.resources.items() for name in named
+    } | {f"{kind}.{name}" for kind, named in mod.override.items() for name in named}
+    declared_data = {f"data.{kind}.{name}" for kind, named in mod.data.items() for name in named}
+    declared_resources |= expected_chalice_resources()  # chalice.tf.json, maybe not generated yet
+    problems = []
+    for text in strings([mod.resources, mod.override, mod.data, mod.locals, mod.outputs]):
+        for expression in INTERPOLATION.findall(text):
+            for name in re.findall(r"\bvar\.(\w+)", expression):
+                if name not in mod.variables:
+                    problems.append(f"var.{name}")
+            for name in re.findall(r"\blocal\.(\w+)", expression):
+                if name not in mod.locals:
+                    problems.append(f"local.{name}")
+            for ref in re.findall(r"\bdata\.(\w+\.[\w-]+)", expression):
+                if f"data.{ref}" not in declared_data:
+                    problems.append(f"data.{ref}")
+            for ref in re.findall(
+                r"(?<![.\w])((?:aws|cloudflare|terraform)_\w+\.[\w-]+)", expression
+            ):
+                if ref not in declared_resources:
+                    problems.append(ref)
+    assert not problems, f"undeclared references: {sorted(set(problems))}"
+
+
+# --- settings: every one reaches its process, credentials only as secrets ------------------------
+
+
+def lambda_environment() -> set[str]:
+    return module().local_keys("lambda_environment")
+
+
+def downloader_environment() -> set[str]:
+    return module().local_keys("downloader_environment")
+
+
+def secret_settings() -> dict[str, dict[str, str]]:
+    value: dict[str, dict[str, str]] = module().locals["secret_settings"]
+    return value
+
+
+def test_every_setting_the_code_reads_is_provided_or_deliberately_left_to_its_default() -> None:
+    read = set(Settings.model_fields) | environment_reads()
+    provided = lambda_environment() | downloader_environment()
+    for settings in secret_settings().values():
+        provided |= set(settings)
+    missing = sorted(read - provided - set(LEFT_TO_DEFAULT) - PER_TASK)
+    assert not missing, f"settings the code reads but no Lambda or task gets: {missing}"
+    stale = sorted(set(LEFT_TO_DEFAULT) - read)
+    assert not stale, f"LEFT_TO_DEFAULT names settings the code no longer reads: {stale}"
+    both = sorted(set(LEFT_TO_DEFAULT) & provided)
+    assert not both, f"listed as left to default but provided: {both}"
+    assert not PER_TASK & provided, "per-task variables belong to RunTask overrides only"
+    assert "JOB_MESSAGE" in PER_TASK
+
+
+def test_each_process_gets_what_its_code_path_needs() -> None:
+    assert downloader_environment() >= DOWNLOADER_NEEDS
+    assert lambda_environment() >= DISPATCH_NEEDS
+    assert {name: set(found) for name, found in secret_settings().items()} == SECRETS_NEEDED
+    # .chalice/config.json's variables survive the override's environment block.
+    config = chalice_config()
+    stage = default("stage")
+    from_config = set(config["environment_variables"]) | set(
+        config["stages"][stage]["environment_variables"]
+    )
+    assert from_config <= lambda_environment()
+    shared = module().locals["shared_environment"]
+    assert shared["JOB_STORE"] == "d1"
+    assert shared["POWERTOOLS_METRICS_NAMESPACE"] == "${var.metrics_namespace}"
+    assert module().locals["lambda_only_environment"]["DISPATCH"] == "sqs"
+
+
+def test_credentials_travel_only_as_secrets() -> None:
+    secret_fields = {
+        name
+        for name, field in Settings.model_fields.items()
+        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
+    }
+    credentials = secret_fields | set(SECRET_ENV_VARS) | {"NNTP_SERVERS"}
+    plain = lambda_environment() | downloader_environment()
+    assert not credentials & plain, f"credentials as plain environment: {credentials & plain}"
+    secrets = module().locals["secrets"]
+    used = set()
+    for process, settings in secret_settings().items():
+        assert set(settings) <= credentials, process
+        assert set(settings.values()) <= set(secrets), process
+        used |= set(settings.values())
+    assert used == set(secrets), "a secret nobody reads"
+    # The Lambdas get <SETTING>_SECRET_ARN (read at cold start), the task the values via `secrets`.
+    arns = module().locals["lambda_secret_environment"]
+    assert '"${setting}_SECRET_ARN"' in arns or "${setting}_SECRET_ARN" in arns
+    assert "local.secret_settings" in arns
+    assert 'function != "downloader"' in arns
+    container = module().locals["downloader_container_definition"]
+    assert "local.downloader_environment" in container["environment"]
+    assert "local.secret_settings.downloader" in container["secrets"]
+    assert "valueFrom" in container["secrets"]
+    task = module().resource("aws_ecs_task_definition", "downloader")
+    assert task["container_definitions"] == "${jsonencode([local.downloader_container_definition])}"
+    # Secrets Manager secrets carry no value in Terraform (never in the state).
+    assert "aws_secretsmanager_secret_version" not in module().resources
+    for function in ("api_handler", "dispatch_jobs", "cleanup"):
+        body = module().override["aws_lambda_function"][function]
+        assert body["environment"] == [
+            {
+                "variables": "${merge(local.lambda_environment, "
+                f"local.lambda_secret_environment.{function})}}"
+            }
+        ]
+
+
+# --- the Chalice part: SQS → dispatcher, the schedule, the generated file -------------------------
+
+
+def chalice_app_sources() -> tuple[SQSEventConfig, ScheduledEventConfig]:
+    """The SQS and the scheduled event source of app.py."""
+    from app import app
+
+    sqs = [s for s in app.event_sources if isinstance(s, SQSEventConfig)]
+    scheduled = [s for s in app.event_sources if isinstance(s, ScheduledEventConfig)]
+    assert len(sqs) == 1
+    assert len(scheduled) == 1
+    return sqs[0], scheduled[0]
+
+
+def expected_chalice_resources() -> set[str]:
+    """What `chalice package` makes of app.py (checked against chalice.tf.json when present)."""
+    sqs, scheduled = chalice_app_sources()
+    return {
+        "aws_api_gateway_rest_api.rest_api",
+        "aws_api_gateway_deployment.rest_api",
+        "aws_lambda_function.api_handler",
+        "aws_lambda_permission.rest_api_invoke",
+        f"aws_lambda_function.{sqs.name}",
+        f"aws_lambda_event_source_mapping.{sqs.name}-sqs-event-source",
+        f"aws_lambda_function.{scheduled.name}",
+        f"aws_cloudwatch_event_rule.{scheduled.name}-event",
+        f"aws_cloudwatch_event_target.{scheduled.name}-event",
+        f"aws_lambda_permission.{scheduled.name}-event",
+    }
+
+
+def test_the_job_queue_feeds_the_dispatcher() -> None:
+    dispatcher = chalice_app_sources()[0].name
+    mod = module()
+    mapping = mod.override["aws_lambda_event_source_mapping"][f"{dispatcher}-sqs-event-source"]
+    assert mapping["event_source_arn"] == "${terraform_data.dispatcher_permissions.output}"
+    assert mod.resource("terraform_data", "dispatcher_permissions")["input"] == (
+        "${aws_sqs_queue.jobs.arn}"
+    )
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert mapping["scaling_config"] == [
+        {"maximum_concurrency": "${var.dispatcher_max_concurrency}"}
+    ]
+    function = mod.override["aws_lambda_function"][dispatcher]
+    assert function["role"] == f'${{aws_iam_role.lambda["{dispatcher}"].arn}}'
+    assert mod.resource("aws_iam_role_policy", "dispatcher")["role"] == (
+        f'${{aws_iam_role.lambda["{dispatcher}"].id}}'
+    )
+    # Lambda requires a visibility timeout of at least 6x the consumer's timeout.
+    config = chalice_config()
+    stage = config["stages"][default("stage")]
+    timeout = int(stage.get("lambda_timeout", config.get("lambda_timeout", 60)))
+    gen = generated()
+    if gen is not None:
+        timeout = int(gen["resource"]["aws_lambda_function"][dispatcher]["timeout"])
+    queue = mod.resource("aws_sqs_queue", "jobs")
+    assert queue["visibility_timeout_seconds"] >= 6 * timeout
+    assert "aws_sqs_queue.jobs_dlq.arn" in queue["redrive_policy"]
+    assert re.search(r"maxReceiveCount\s*=\s*\d+", queue["redrive_policy"])
+    assert queue["sqs_managed_sse_enabled"] is True
+
+
+def test_the_cleanup_schedule_exists() -> None:
+    scheduled = chalice_app_sources()[1]
+    cleanup = scheduled.name
+    expression = scheduled.schedule_expression
+    assert isinstance(expression, Rate)
+    assert expression.to_string() == "rate(1 hour)"
+    rule = module().override["aws_cloudwatch_event_rule"][f"{cleanup}-event"]
+    assert rule["name"] == "${local.name}-cleanup"  # Chalice's name is the same in every stage
+    gen = generated()
+    if gen is not None:
+        resources = gen["resource"]
+        generated_rule = resources["aws_cloudwatch_event_rule"][f"{cleanup}-event"]
+        assert generated_rule["schedule_expression"] == "rate(1 hour)"
+        target = resources["aws_cloudwatch_event_target"][f"{cleanup}-event"]
+        assert target["arn"] == f"${{aws_lambda_function.{cleanup}.arn}}"
+
+
+def test_the_override_matches_the_generated_module() -> None:
+    gen = needs_generated()
+    resources = gen["resource"]
+    made = {f"{kind}.{name}" for kind, named in resources.items() for name in named}
+    assert made == expected_chalice_resources()
+    for kind, named in module().override.items():
+        for name in named:
+            assert name in resources.get(kind, {}), f"Chalice no longer makes {kind}.{name}"
+    functions = resources["aws_lambda_function"]
+    assert set(functions) == set(module().locals["lambda_functions"])
+    assert "aws_iam_role" not in resources, "make package must turn off Chalice's IAM role"
+    for function in functions.values():
+        assert function["filename"] == "${path.module}/deployment.zip"
+        assert set(function["environment"]["variables"]) <= lambda_environment()
+    stage = module().locals["api_stage"]
+    assert resources["aws_api_gateway_deployment"]["rest_api"]["stage_name"] == stage
+    assert chalice_config()["stages"][default("stage")].get("api_gateway_stage", "api") == stage
+
+
+# --- IAM: specific resources -----------------------------------------------------------------------
+
+
+def policy_statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, document in module().data["aws_iam_policy_document"].items():
+        for statement in document.get("statement", []):
+            yield name, statement
+
+
+def test_iam_policies_name_specific_resources() -> None:
+    for name, statement in policy_statements():
+        actions = set(statement.get("actions", []))
+        assert not any(action.endswith("*") for action in actions), (name, actions)
+        for resource in statement.get("resources", []):
+            if resource == "*":
+                assert actions <= AWS_REQUIRES_STAR, f"{name}: {actions} on '*'"
+                assert statement.get("__comments__"), f"{name}: '*' without a comment saying why"
+            elif "*" in resource:
+                # Only a suffix within a named resource: log streams of a group, task revisions.
+                assert resource.endswith(":*"), (name, resource)
+                assert "${" in resource, (name, resource)
+    pass_role = [s for _, s in policy_statements() if "iam:PassRole" in s.get("actions", [])]
+    assert len(pass_role) == 1
+    assert pass_role[0]["resources"] == ["${aws_iam_role.downloader_execution.arn}"]
+    assert pass_role[0]["condition"][0]["variable"] == "iam:PassedToService"
+    run_task = [s for _, s in policy_statements() if "ecs:RunTask" in s.get("actions", [])]
+    assert len(run_task) == 1
+    assert run_task[0]["resources"][0].endswith("task-definition/${local.downloader_family}:*")
+    assert run_task[0]["condition"][0]["variable"] == "ecs:cluster"
+    # Every policy is a policy document (so the checks above see it); no managed policies.
+    for kind in ("aws_iam_role_policy_attachment", "aws_iam_policy_attachment", "aws_iam_policy"):
+        assert kind not in module().resources
+    for body in module().resources["aws_iam_role_policy"].values():
+        assert re.fullmatch(
+            r"\$\{data\.aws_iam_policy_document\.\w+(\[each\.key\])?\.json\}", body["policy"]
+        )
+    for body in module().resources["aws_iam_role"].values():
+        assert re.fullmatch(
+            r"\$\{data\.aws_iam_policy_document\.\w+\.json\}", body["assume_role_policy"]
+        )
+
+
+def test_checkov_skips_say_why() -> None:
+    for name, text in module().texts.items():
+        for line in text.splitlines():
+            if "checkov:skip" in line:
+                found = re.search(r"#checkov:skip=(CKV2?_[A-Z]+_\d+):\s*(.+)", line)
+                assert found, f"{name}: {line.strip()}"
+                assert len(found.group(2)) >= 40, f"{name}: say why: {line.strip()}"
+
+
+# --- Cloudflare: schema, lifecycle, CORS --------------------------------------------------------
+
+
+def test_schema_statements_are_idempotent() -> None:
+    for statement in schema_statements():
+        assert re.match(r"CREATE (UNIQUE )?(TABLE|INDEX) IF NOT EXISTS ", statement.sql), (
+            statement.sql.splitlines()[0]
+        )
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def test_schema_script_applies_the_statements_in_one_request_again_and_again(
+    tmp_path: Path,
+) -> None:
+    script = load_script("apply_schema")
+    environ = {
+        "CF_ACCOUNT_ID": d1.ACCOUNT,
+        "D1_DATABASE_ID": d1.DATABASE,
+        "CLOUDFLARE_API_TOKEN": d1.TOKEN,
+        "CF_API_BASE_URL": d1.BASE,
+    }
+    with responses.RequestsMock() as mock:
+        fake = d1.FakeD1(tmp_path / "d1.sqlite3")  # starts with the schema: re-applying must pass
+        fake.install(mock)
+        assert script.main(environ) == 0
+        assert script.main(environ) == 0
+    expected = [s.sql for s in schema_statements()]
+    assert [[s["sql"] for s in body["batch"]] for body in fake.requests] == [expected, expected]
+    assert script.main({}) == 2
+    resource = module().resource("terraform_data", "d1_schema")
+    assert "infra/scripts/apply_schema.py" in resource["provisioner"][0]["local-exec"]["command"]
+    assert any("schema.sql" in item for item in resource["triggers_replace"])
+
+
+def test_r2_lifecycle_is_a_backstop_and_cors_allows_reads_from_web_origins() -> None:
+    rules = module().resource("cloudflare_r2_bucket_lifecycle", "movies")["rules"]
+    expire = next(r for r in rules if "delete_objects_transition" in r)
+    assert expire["conditions"]["prefix"] == "movies/"
+    condition = expire["delete_objects_transition"]["condition"]
+    assert condition == {"type": "Age", "max_age": "${var.r2_max_object_age_days * 86400}"}
+    assert default("r2_max_object_age_days") * 24 > default("retention_hours")
+    abort = next(r for r in rules if "abort_multipart_uploads_transition" in r)
+    assert abort["abort_multipart_uploads_transition"]["condition"] == {
+        "type": "Age",
+        "max_age": 86400,
+    }
+    cors = module().resource("cloudflare_r2_bucket_cors", "movies")["rules"]
+    assert len(cors) == 1
+    assert cors[0]["allowed"]["methods"] == ["GET", "HEAD"]
+    assert cors[0]["allowed"]["origins"] == "${var.web_origins}"
+    # The object keys cleanup deletes and the downloader writes live under the rule's prefix.
+    assert 'f"movies/{message.job_id}/movie' in (ROOT / "downloader" / "pipeline.py").read_text()
+
+
+# --- the downloader task: sizing and networking --------------------------------------------------
+
+#: Fargate CPU units -> memory (MiB) range.
+FARGATE_MEMORY = {
+    256: (512, 2048),
+    512: (1024, 4096),
+    1024: (2048, 8192),
+    2048: (4096, 16384),
+    4096: (8192, 30720),
+    8192: (16384, 61440),
+    16384: (32768, 122880),
+}
+
+
+def test_downloader_task_is_sized_for_a_4k_release() -> None:
+    cpu, memory = default("downloader_cpu"), default("downloader_memory")
+    low, high = FARGATE_MEMORY[cpu]
+    assert low <= memory <= high
+    assert memory % 1024 == 0
+    storage = default("downloader_ephemeral_storage_gib")
+    assert 21 <= storage <= 200
+    # Same formula as local.max_release_gb: 2.5x the release must fit, with room for the image.
+    max_release_gb = math.floor((storage - 5) * 1.073741824 / 2.5)
+    assert max_release_gb >= 60, "a 4K release (remux) is 40-80 GB"
+    formula = "(var.downloader_ephemeral_storage_gib - 5) * 1.073741824 / 2.5"
+    assert formula in module().locals["max_release_gb"]
+    task = module().resource("aws_ecs_task_definition", "downloader")
+    assert task["ephemeral_storage"] == [{"size_in_gib": "${var.downloader_ephemeral_storage_gib}"}]
+    assert task["requires_compatibilities"] == ["FARGATE"]
+    assert task["network_mode"] == "awsvpc"
+    assert "task_role_arn" not in task, "the downloader calls no AWS API: no task role"
+    assert module().locals["downloader_work_dir"] == "/data"
+    assert "WORK_DIR=/data" in (ROOT / "downloader" / "Dockerfile").read_text()
+    assert (
+        module().locals["downloader_container"]
+        == Settings.model_fields["ECS_CONTAINER_NAME"].default
+    )
+
+
+# --- monitoring: the metrics the code emits ------------------------------------------------------
+
+
+def infra_metrics() -> set[str]:
+    """Metrics Terraform itself defines (log metric filters)."""
+    return {
+        transformation["name"]
+        for body in module().resources["aws_cloudwatch_log_metric_filter"].values()
+        for transformation in body["metric_transformation"]
+    }
+
+
+def referenced_app_metrics() -> list[tuple[str, str, frozenset[str]]]:
+    """(where, metric, dimension names) for every use of the code's namespace in alarms and the
+    dashboard."""
+    namespace = "${var.metrics_namespace}"
+    found: list[tuple[str, str, frozenset[str]]] = []
+    for name, alarm in module().resources["aws_cloudwatch_metric_alarm"].items():
+        blocks: list[dict[str, Any]] = []
+        if "metric_name" in alarm:
+            blocks.append(alarm)
+        for query in alarm.get("metric_query", []):
+            blocks.extend(query.get("metric", []))
+        for dynamic in alarm.get("dynamic", []):
+            for content in dynamic.get("metric_query", {}).get("content", []):
+                blocks.extend(content.get("metric", []))
+        for block in blocks:
+            if block["namespace"] == namespace:
+                dims = frozenset(block.get("dimensions", {}))
+                found.append((f"alarm {name}", block["metric_name"], dims))
+    for widget in module().locals["dashboard_widgets"]:
+        for metric in widget.get("properties", {}).get("metrics", []):
+            if isinstance(metric[0], dict):
+                search = SEARCH.search(metric[0]["expression"])
+                assert search, metric[0]["expression"]
+                if search.group(1) == namespace:
+                    dims = frozenset(d for d in search.group(2).split(",") if d)
+                    found.append(("dashboard search", search.group(3), dims))
+            elif metric[0] == namespace:
+                parts = [p for p in metric[2:] if isinstance(p, str)]
+                found.append(("dashboard", metric[1], frozenset(parts[0::2])))
+    return found
+
+
+def test_dashboard_and_alarms_read_the_metrics_the_code_emits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
+    emitted = emitted_metrics(capsys)
+    assert {"ApiErrors", "UpstreamThrottled", "JobsFailed", "CleanupFailures"} <= set(emitted)
+    assert module().locals["service"] == SERVICE
+    references = referenced_app_metrics()
+    assert len(references) >= 20
+    for where, metric, dims in references:
+        if metric in infra_metrics():
+            continue
+        assert metric in emitted, f"{where}: {metric} is not emitted by the code"
+        assert dims in emitted[metric], f"{where}: {metric} {sorted(dims)} vs {emitted[metric]}"
+
+
+def test_dimension_values_match_the_code() -> None:
+    d1_source = (ROOT / "chalicelib" / "adapters" / "store" / "d1.py").read_text()
+    assert re.search(r'logged_request\(\s*self\._session,\s*"d1",', d1_source)
+    alarm = module().resource("aws_cloudwatch_metric_alarm", "d1_throttled")
+    assert alarm["dimensions"] == {"target": "d1", "outcome": "429", "service": "${local.service}"}
+    sources = "".join(p.read_text() for p in (ROOT / "downloader").rglob("*.py"))
+    for error_class in default("alarm_job_failure_classes"):
+        assert f'"{error_class}"' in sources, f"no downloader failure is classed {error_class!r}"
+
+
+def test_dashboard_shows_every_metric_the_readme_explains() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Operating it", 1)[1].split("\n## ", 1)[0]
+    explained = set()
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            explained |= set(re.findall(r"`([A-Z]\w+)`", row.split("|")[1]))
+    assert len(explained) >= 10
+    shown = {
+        metric for where, metric, _ in referenced_app_metrics() if where.startswith("dashboard")
+    }
+    assert explained <= shown, f"on no dashboard widget: {sorted(explained - shown)}"
+
+
+def test_alarms_cover_the_failures_and_notify_the_topic() -> None:
+    alarms = module().resources["aws_cloudwatch_metric_alarm"]
+    for body in alarms.values():
+        assert body["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+        assert body["treat_missing_data"] == "notBreaching"
+    text = json.dumps(alarms)
+    assert '"QueueName": "${aws_sqs_queue.jobs_dlq.name}"' in text  # DLQ not empty
+    assert '"metric_name": "JobsFailed"' in text  # task failures: recorded by the job...
+    assert '"metric_name": "DownloaderTaskCrashes"' in text  # ...or the task died without
+    assert '"metric_name": "5XXError"' in text  # API 5xx rate
+    assert '"metric_name": "UpstreamThrottled"' in text  # D1 429s
+    assert '"metric_name": "CleanupFailures"' in text  # cleanup failures
+    subscription = module().resource("aws_sns_topic_subscription", "alarm_email")
+    assert subscription["endpoint"] == "${var.alarm_email}"
+    assert subscription["protocol"] == "email"
+    body = module().resource("aws_cloudwatch_dashboard", "main")["dashboard_body"]
+    assert body == "${jsonencode({widgets = local.dashboard_widgets})}"
+
+
+# --- variables, outputs, the example -------------------------------------------------------------
+
+
+def test_variables_are_described_and_the_example_sets_the_required_ones() -> None:
+    variables = module().variables
+    for name, body in variables.items():
+        assert len(body.get("description", "")) >= 20, f"variable {name} needs a description"
+    for name in ("api_url", "r2_bucket", "jobs_queue_url", "ecs_cluster"):
+        assert name in module().outputs
+    for name, body in module().outputs.items():
+        assert body.get("description"), f"output {name} needs a description"
+    example = set(_parse(TF_DIR / "terraform.tfvars.example")) - {"__comments__"}
+    assert set(example) <= set(variables)
+    required = {name for name, body in variables.items() if "default" not in body}
+    assert required <= set(example), f"not in the example: {required - set(example)}"
