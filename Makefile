@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run demo test lint typecheck pytest venv clean
+.PHONY: run demo test lint typecheck pytest venv clean package infra-check
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt downloader/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,27 @@ typecheck: venv
 pytest: venv
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck pytest infra-check
+
+# Infrastructure (README "Deploy"). `make package` generates the Chalice part of infra/terraform
+# (chalice.tf.json + deployment.zip) for STAGE; chalice_override.tf merges into it.
+STAGE      ?= prod
+INFRA_VENV := infra/.venv
+
+package: venv
+	$(BIN)/python infra/scripts/package.py --stage $(STAGE)
+
+# checkov has its own venv: its dependency pins clash with the service's.
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
+# Offline checks of infra/terraform: terraform fmt and the override merge (skipped, and said so, without
+# terraform), the wiring tests against the code and a fresh package, then checkov.
+infra-check: package $(INFRA_VENV)/.installed
+	$(BIN)/pytest -q -rs -p no:cacheprovider tests/test_infra.py
+	$(INFRA_VENV)/bin/checkov --directory infra/terraform --framework terraform --quiet --compact --skip-download
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) .mypy_cache .pytest_cache .ruff_cache
