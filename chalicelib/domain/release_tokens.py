@@ -1,0 +1,238 @@
+"""Vocabulary of release names: which token means what, for ``release_parser``.
+
+Kept apart from the parser so the tables can grow without touching the logic (the same split as
+Radarr's ``QualityParser`` tables and its parser). Every key is lower-case and is matched against a
+whole token (names are split on ``. _ space - [ ] ( ) +`` and friends), never as a substring, so
+"Cameron", "Tsunami" or "Scream" can never read as CAM, TS or SCR.
+
+A token is *strong* when it is never a word of a film title (``1080p``, ``x264``, ``HDTV``): it
+ends the title wherever it stands. A *weak* token is also an ordinary word ("Cam", "Web",
+"French", "Extended", "Proper"): it counts only after the title has ended, or when it is written
+in scene style (upper case: ``FRENCH``, ``MULTi``, ``PROPER``) in a name that mixes cases.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Final, Literal, NamedTuple
+
+Kind = Literal[
+    "source", "codec", "audio", "hdr", "resolution", "res_hint", "remux", "proper", "repack",
+    "edition", "language", "marker", "subs",
+]  # fmt: skip
+
+
+class Token(NamedTuple):
+    kind: Kind
+    value: str
+    strong: bool
+
+
+#: Sources that mean a recording or pre-release copy; they win over any WEB/BluRay token.
+CAM_LIKE: Final = ("cam", "telesync", "telecine", "screener")
+
+#: Best first: the order in which ``audio`` and ``hdr`` pick the strongest hint.
+AUDIO_RANK: Final = (
+    "atmos", "truehd", "dts-x", "dts-hd", "dts", "eac3", "ac3", "aac", "flac", "opus", "mp3",
+)  # fmt: skip
+HDR_RANK: Final = ("dv", "hdr10+", "hdr10", "hlg", "hdr")
+RESOLUTIONS: Final = ("480p", "576p", "720p", "1080p", "2160p")
+SOURCES: Final = (*CAM_LIKE, "dvd", "hdtv", "webrip", "webdl", "bluray")
+CODECS: Final = ("h264", "h265", "av1", "xvid", "divx", "vc1", "mpeg2")
+EDITIONS: Final = (
+    "extended", "directors cut", "unrated", "theatrical", "remastered", "imax", "criterion",
+    "uncut", "special edition", "final cut",
+)  # fmt: skip
+
+_S, _W = True, False
+
+# (kind, value, strong, tokens...)
+_ROWS: Final[tuple[tuple[Kind, str, bool, tuple[str, ...]], ...]] = (
+    ("source", "cam", _W, ("cam",)),
+    ("source", "cam", _S, ("hdcam", "camrip", "hqcam", "hdcamrip", "camhd")),
+    ("source", "telesync", _W, ("ts",)),
+    ("source", "telesync", _S, ("hdts", "telesync", "pdvd", "predvd", "predvdrip", "tsrip")),
+    ("source", "telesync", _S, ("hdtsrip", "telesynch")),
+    ("source", "telecine", _W, ("tc",)),
+    ("source", "telecine", _S, ("hdtc", "telecine", "tcrip")),
+    ("source", "screener", _W, ("screener",)),
+    (
+        "source",
+        "screener",
+        _S,
+        ("scr", "dvdscr", "bdscr", "hdscr", "dvdscreener", "webscr", "webscreener"),
+    ),
+    ("source", "dvd", _S, ("dvdrip", "dvd5", "dvd9", "dvdr", "dvd", "dvdmux", "dvdfull")),
+    ("source", "hdtv", _S, ("hdtv", "pdtv", "dsr", "dsrip", "hdtvrip", "tvrip", "ahdtv", "sdtv")),
+    ("source", "hdtv", _S, ("uhdtv", "dvbrip")),
+    ("source", "webrip", _S, ("webrip", "webdlrip", "webcap")),
+    # Italian DLMux/WEBMux are remuxes of a WEB-DL; AmazonHD is a German tag for Amazon WEB-DLs.
+    ("source", "webdl", _S, ("webdl", "webmux", "dlmux", "amazonhd")),
+    ("source", "webdl", _W, ("web",)),
+    ("source", "bluray", _S, ("bluray", "bdrip", "brrip", "bd25", "bd50", "bd66", "bd100")),
+    ("source", "bluray", _S, ("bdremux", "bdmv", "bdiso", "uhdbluray")),
+    ("source", "bluray", _W, ("bd",)),
+    ("codec", "h264", _S, ("x264", "h264", "avc", "avchd")),
+    ("codec", "h265", _S, ("x265", "h265", "hevc")),
+    ("codec", "av1", _S, ("av1",)),
+    ("codec", "xvid", _S, ("xvid",)),
+    ("codec", "divx", _S, ("divx",)),
+    ("codec", "vc1", _S, ("vc1",)),
+    ("codec", "mpeg2", _S, ("mpeg2",)),
+    ("audio", "atmos", _S, ("atmos",)),
+    ("audio", "truehd", _S, ("truehd",)),
+    ("audio", "dts-x", _S, ("dtsx",)),
+    ("audio", "dts-hd", _S, ("dtshd", "dtsma", "dtshdma")),
+    ("audio", "dts", _S, ("dts", "dtses", "dtsd")),
+    ("audio", "eac3", _S, ("ddp", "ddplus", "eac3", "ddpa")),
+    ("audio", "ac3", _S, ("ac3",)),
+    ("audio", "ac3", _W, ("dd",)),
+    ("audio", "aac", _S, ("aac", "aaclc")),
+    ("audio", "flac", _S, ("flac",)),
+    ("audio", "opus", _W, ("opus",)),
+    ("audio", "mp3", _S, ("mp3",)),
+    ("hdr", "dv", _S, ("dovi", "dvhdr", "dolbyvision")),
+    ("hdr", "dv", _W, ("dv",)),
+    ("hdr", "hdr10+", _S, ("hdr10plus",)),
+    ("hdr", "hdr10", _S, ("hdr10",)),
+    ("hdr", "hlg", _S, ("hlg",)),
+    ("hdr", "hdr", _S, ("hdr",)),
+    ("res_hint", "2160p", _S, ("4k", "uhd")),
+    ("remux", "remux", _S, ("remux",)),
+    ("proper", "proper", _W, ("proper",)),
+    ("repack", "repack", _S, ("repack", "rerip", "repack2", "repack3")),
+    ("edition", "extended", _W, ("extended",)),
+    ("edition", "unrated", _W, ("unrated",)),
+    ("edition", "theatrical", _W, ("theatrical",)),
+    ("edition", "remastered", _W, ("remastered", "remaster")),
+    ("edition", "imax", _W, ("imax",)),
+    ("edition", "criterion", _W, ("criterion",)),
+    ("edition", "uncut", _W, ("uncut",)),
+    ("language", "multi", _W, ("multi",)),
+    ("language", "german", _W, ("german", "ger", "deutsch")),
+    ("language", "french", _W, ("french", "fre")),
+    ("language", "french", _S, ("vostfr", "truefrench", "vff", "vfq", "vfi")),
+    ("language", "italian", _W, ("italian", "ita")),
+    ("language", "spanish", _W, ("spanish", "spa", "castellano", "latino", "esp")),
+    ("language", "dutch", _W, ("dutch", "nl", "flemish")),
+    ("language", "nordic", _W, ("nordic",)),
+    ("language", "swedish", _W, ("swedish", "swe")),
+    ("language", "danish", _W, ("danish",)),
+    ("language", "norwegian", _W, ("norwegian",)),
+    ("language", "finnish", _W, ("finnish",)),
+    ("language", "hindi", _W, ("hindi",)),
+    ("language", "tamil", _W, ("tamil",)),
+    ("language", "telugu", _W, ("telugu",)),
+    ("language", "russian", _W, ("russian", "rus")),
+    ("language", "polish", _W, ("polish", "pl")),
+    ("language", "portuguese", _W, ("portuguese",)),
+    ("language", "czech", _W, ("czech",)),
+    ("language", "hungarian", _W, ("hungarian",)),
+    ("language", "turkish", _W, ("turkish",)),
+    ("language", "greek", _W, ("greek",)),
+    ("language", "hebrew", _W, ("hebrew",)),
+    ("language", "arabic", _W, ("arabic",)),
+    ("language", "korean", _W, ("korean",)),
+    ("language", "chinese", _W, ("chinese", "mandarin", "cantonese")),
+    ("language", "japanese", _W, ("japanese", "jap", "jpn")),
+    ("language", "english", _W, ("english", "eng")),
+    # Tags that carry no field but are never title words: they end the title all the same.
+    ("marker", "", _S, ("hdrip", "10bit", "8bit", "hi10p", "3d", "hsbs", "hou", "sdr", "dxva")),
+    ("marker", "", _S, ("readnfo", "xxx", "amzn", "nf", "dsnp", "atvp", "hmax", "pcok", "2ch")),
+    ("marker", "", _S, ("6ch", "8ch", "hc", "hardsub", "dubbed", "subbed")),
+    ("marker", "", _W, ("internal", "limited", "ws", "pal", "ntsc", "dl", "sbs", "festival")),
+    ("marker", "", _W, ("dub", "hulu", "rip", "dual")),
+    ("subs", "", _S, ("subs", "sub", "subtitles", "subtitle", "multisubs", "nlsubs", "hebsubs")),
+    ("subs", "", _S, ("hardsubs", "subtitulado", "ingebakken")),
+)
+
+TOKENS: Final[dict[str, Token]] = {
+    word: Token(kind, value, strong) for kind, value, strong, words in _ROWS for word in words
+}
+
+#: Two-token editions, matched on consecutive lower-case tokens after the title.
+EDITION_PAIRS: Final[dict[tuple[str, str], str]] = {
+    ("directors", "cut"): "directors cut",
+    ("director's", "cut"): "directors cut",
+    ("special", "edition"): "special edition",
+    ("final", "cut"): "final cut",
+    ("extended", "cut"): "extended",
+    ("extended", "edition"): "extended",
+    ("theatrical", "cut"): "theatrical",
+}
+
+#: Groups whose names contain a dash, so "the tail after the final '-'" would cut them.
+DASHED_GROUPS: Final = ("D-Z0N3", "20-40", "VH-PROD", "FTW-HS", "DX-TV", "E-N-D")
+
+#: Suffixes that indexers and reposters glue after the group (Sonarr strips the same ones).
+GROUP_JUNK: Final = (
+    "RP", "NZBGeek", "Obfuscated", "Scrambled", "sample", "Pre", "postbot", "xpost", "WhiteRev",
+    "BUYMORE", "AsRequested", "AlternativeToRequested", "GEROV", "Z0iDS3N", "Chamele0n", "4P",
+    "4Planet", "AlteZachen", "RePACKPOST",
+)  # fmt: skip
+
+#: File extensions that end a posted file name rather than a release name.
+EXTENSIONS: Final = (
+    "mkv", "mp4", "avi", "m4v", "wmv", "mov", "mpg", "mpeg", "m2ts", "nzb", "rar", "par2", "zip",
+    "7z", "nfo", "sfv", "srt", "torrent", "added", "cbr", "cbz",
+)  # fmt: skip
+
+#: Spellings split by separators that mean one token. The parser joins each match, upper-cased,
+#: without separators and with "+" spelled "PLUS" (``WEB-DL`` → ``WEBDL``, ``DD+`` → ``DDPLUS``).
+JOINED_SPELLINGS: Final = (
+    r"web[ ._-]?dl[ ._-]?rip(?![a-z0-9])",
+    r"web[ ._-]dl(?![a-z0-9])",
+    r"web[ ._-]rip(?![a-z0-9])",
+    r"blu[ ._-]ray(?![a-z0-9])",
+    r"dvd[ ._-]rip(?![a-z0-9])",
+    r"cam[ ._-]rip(?![a-z0-9])",
+    r"(?:hd|dvd|bd)[ ._-](?:cam|ts|tc|scr)(?![a-z0-9])",
+    r"[hx][ .-]26[45](?![0-9])",
+    r"dts[ ._-]?hd(?:[ ._-]?ma)?(?![a-z0-9])",
+    r"dts[ ._:-](?:x|es)(?![a-z0-9])",
+    r"e[ ._-]?ac[ ._-]?3(?![0-9])",
+    r"dd\+",
+    r"dolby[ ._-]?vision(?![a-z0-9])",
+    r"hdr10(?:\+|[ ._-]?plus)",
+    r"true[ ._-]hd(?![a-z0-9])",
+    r"(?:vc|mpeg)[ ._-][12](?![0-9])",
+)
+
+_EPISODE = re.compile(r"s\d{1,2}(?:e\d{1,4})*|e\d{2,4}|\d{1,2}x\d{2,3}(?:e\d{2,3})?")
+_RESOLUTION = re.compile(
+    r"(?:[a-z0-9]*[a-z])?(480|576|720|1080|2160)[pi]|\d{3,4}x(480|576|720|1080|2160)"
+)
+_COMPOUND = re.compile(r"([a-z]{2,8})(\d{3,4}[pi])")  # BD720p, HDTV720p
+_AUDIO_CHANNELS = re.compile(r"(ddplus|ddp|dd|aac|eac3|dts|truehd|flac)(\d{1,2})")  # DD5, AAC2
+_EPISODE_MARK: Final = Token("marker", "episode", True)
+
+
+@lru_cache(maxsize=4096)
+def meanings_of(low: str) -> tuple[Token, ...]:
+    """What one lower-case token means: none, one, or two for compounds like ``bd720p``.
+
+    Cached: the same few hundred tokens make up nearly every name.
+    """
+    token = TOKENS.get(low)
+    if token is not None:
+        return (token,)
+    resolution = _RESOLUTION.fullmatch(low)
+    if resolution:
+        found = Token("resolution", (resolution.group(1) or resolution.group(2)) + "p", True)
+        compound = _COMPOUND.fullmatch(low)
+        if compound and compound.group(1) in TOKENS:
+            return (found, TOKENS[compound.group(1)])
+        return (found,)
+    if _EPISODE.fullmatch(low):
+        return (_EPISODE_MARK,)
+    channels = _AUDIO_CHANNELS.fullmatch(low)
+    if channels:
+        return (TOKENS[channels.group(1)]._replace(strong=True),)
+    return ()
+
+
+def is_strong_quality(word: str) -> bool:
+    """A number or a strong token: a group may be called TC, TS or WEB, but not 1080p or BluRay."""
+    low = word.lower()
+    return low.isdigit() or any(token.strong for token in meanings_of(low))
