@@ -1,0 +1,179 @@
+"""Auto-mode ranking of a movie's releases: deterministic, and explained release by release.
+
+A score is a sum of points per rule, so ``score_reasons`` can say where every point came from.
+The weights are tiers: resolution outweighs everything below it, then source, then the small
+preferences (browser-friendly codec, PROPER/REPACK, a known group, a proven number of grabs). Within
+equal scores the smaller release wins (it is ready sooner and costs less storage), then the newer one,
+then the id, so the same input always gives the same order.
+
+Rejected releases are never picked in auto mode and sort last: passworded, implausible sizes, TV
+episodes, years that contradict the movie, and CAM/TS/TC/SCR releases — unless nothing else exists,
+in which case the best of those is offered (a user asked for the movie; the reasons say what it is).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from chalicelib.adapters.newznab import IndexerRelease
+from chalicelib.domain.release_parser import ParsedRelease
+
+#: The spec's fallback order after the preferred resolution: 1080p → 720p → 4K → the rest.
+SPEC_ORDER = ("1080p", "720p", "2160p")
+PREFERENCES = {"720p": "720p", "1080p": "1080p", "4K": "2160p"}
+
+RESOLUTION_POINTS = (400, 300, 200)  # preferred, then the next two in the spec's order
+OTHER_RESOLUTION_POINTS = 100  # 576p/480p/unknown: still a movie, but the last resort
+SOURCE_POINTS = {"bluray": 60, "webdl": 60, "webrip": 40, "hdtv": 20, "dvd": 20}
+UNKNOWN_SOURCE_POINTS = 10
+CODEC_POINTS = {"h264": 10, "h265": 6, "av1": 6}  # H.264 plays in every browser
+UNPLAYABLE_CODECS = frozenset({"xvid", "divx", "vc1", "mpeg2"})
+UNPLAYABLE_CODEC_POINTS = -30  # no browser plays these; the file would only download
+DOLBY_VISION_POINTS = -10  # DV-only profiles show wrong colours on non-DV screens
+FIX_POINTS = 8  # PROPER/REPACK fixes a broken original
+KNOWN_GROUP_POINTS = 5
+GRAB_POINTS = ((100, 6), (10, 4), (1, 2))  # grabs >= n: proven by other downloaders
+
+#: P2P and scene groups with a long record of clean, correctly labelled movie releases.
+KNOWN_GROUPS = frozenset(
+    g.casefold()
+    for g in (
+        "SPARKS", "AMIABLE", "GECKOS", "DRONES", "ROVERS", "BLOW", "CiNEFiLE", "DEPTH", "EbP",
+        "DON", "HiFi", "CtrlHD", "NTb", "FLUX", "CMRG", "TEPES", "KiNGS", "playBD", "FraMeSToR",
+        "BHDStudio", "decibeL", "D-Z0N3", "ESiR", "SiMPLE", "NCmt", "HONE", "SWTYBLZ", "EVO",
+    )
+)  # fmt: skip
+
+MIN_MOVIE_BYTES = 300 * 1000 * 1000
+_EPISODE = re.compile(r"(?i)(?:^|[ ._\-\[(])(?:S\d{1,2}E\d{1,3}|\d{1,2}x\d{2,3})(?:$|[ ._\-\])])")
+_PASSWORD_WORDS = re.compile(r"(?i)\b(?:passworded|password[ ._-]?protected)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    release: IndexerRelease
+    parsed: ParsedRelease
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    rejected: bool = False
+
+
+def rank(
+    releases: Iterable[tuple[IndexerRelease, ParsedRelease]],
+    *,
+    preference: str = "1080p",
+    max_bytes: int,
+    movie_year: int | None = None,
+) -> list[Ranked]:
+    """Every release scored and sorted best first; rejected ones last, each saying why."""
+    wanted = PREFERENCES.get(preference, "1080p")
+    order = (wanted, *(r for r in SPEC_ORDER if r != wanted))
+    scored = [_score(r, p, order, max_bytes, movie_year) for r, p in releases]
+    if not any(not r.rejected for r in scored):
+        scored = [_admit_cam(r) if _only_cam_like(r) else r for r in scored]
+    return sorted(scored, key=_order_key)
+
+
+def _order_key(ranked: Ranked) -> tuple[bool, float, float, float, str]:
+    release = ranked.release
+    size = release.size_bytes if release.size_bytes is not None else math.inf
+    published = -release.published_at.timestamp() if release.published_at else math.inf
+    return (ranked.rejected, -ranked.score, size, published, release.release_id)
+
+
+def _score(
+    release: IndexerRelease,
+    parsed: ParsedRelease,
+    order: Sequence[str],
+    max_bytes: int,
+    movie_year: int | None,
+) -> Ranked:
+    points = 0.0
+    reasons: list[str] = []
+    rejections: list[str] = []
+
+    if parsed.resolution in order:
+        rank_index = order.index(parsed.resolution)
+        points += RESOLUTION_POINTS[rank_index]
+        reasons.append(
+            f"{parsed.resolution}: preferred resolution"
+            if rank_index == 0
+            else f"{parsed.resolution}: fallback resolution #{rank_index}"
+        )
+    else:
+        points += OTHER_RESOLUTION_POINTS
+        reasons.append(f"{parsed.resolution or 'unknown resolution'}: last resort")
+
+    if parsed.cam_like:
+        rejections.append(f"rejected: {parsed.source} (filmed in a cinema or a pre-release copy)")
+    elif parsed.source in SOURCE_POINTS:
+        points += SOURCE_POINTS[parsed.source]
+        reasons.append(f"source {parsed.source}")
+    else:
+        points += UNKNOWN_SOURCE_POINTS
+        reasons.append("unknown source")
+
+    if parsed.codec in CODEC_POINTS:
+        points += CODEC_POINTS[parsed.codec]
+        reasons.append(f"{parsed.codec} plays in browsers")
+    elif parsed.codec in UNPLAYABLE_CODECS:
+        points += UNPLAYABLE_CODEC_POINTS
+        reasons.append(f"{parsed.codec} does not play in browsers")
+    if parsed.hdr == "dv":
+        points += DOLBY_VISION_POINTS
+        reasons.append("Dolby Vision may show wrong colours")
+    if parsed.proper or parsed.repack:
+        points += FIX_POINTS
+        reasons.append("PROPER/REPACK of a flawed release")
+    if parsed.group and parsed.group.casefold() in KNOWN_GROUPS:
+        points += KNOWN_GROUP_POINTS
+        reasons.append(f"known group {parsed.group}")
+    for threshold, bonus in GRAB_POINTS:
+        if release.grabs is not None and release.grabs >= threshold:
+            points += bonus
+            reasons.append(f"{release.grabs} grabs")
+            break
+
+    rejections += _rejections(release, parsed, max_bytes, movie_year)
+    return Ranked(release, parsed, points, reasons + rejections, rejected=bool(rejections))
+
+
+def _rejections(
+    release: IndexerRelease, parsed: ParsedRelease, max_bytes: int, movie_year: int | None
+) -> list[str]:
+    """Reasons a release must not be auto-picked (each one also shown to the user)."""
+    found = []
+    if release.password == 1 or _PASSWORD_WORDS.search(release.title):
+        found.append("rejected: password-protected")
+    size = release.size_bytes
+    if size is not None and size < MIN_MOVIE_BYTES:
+        found.append(f"rejected: {size / 1e6:.0f} MB is too small for a movie")
+    if size is not None and size > max_bytes:
+        found.append(f"rejected: {size / 1e9:.1f} GB exceeds the {max_bytes / 1e9:.0f} GB limit")
+    if _EPISODE.search(release.title):
+        found.append("rejected: a TV episode")
+    categories = [c for c in release.categories if c != 0]
+    if categories and not any(2000 <= c < 3000 for c in categories):
+        found.append("rejected: not in a movie category")
+    if movie_year and parsed.year and abs(parsed.year - movie_year) > 1:
+        found.append(f"rejected: year {parsed.year}, the movie is from {movie_year}")
+    return found
+
+
+def _only_cam_like(ranked: Ranked) -> bool:
+    """Rejected for being CAM-like and for nothing else."""
+    rejections = [r for r in ranked.reasons if r.startswith("rejected:")]
+    return ranked.parsed.cam_like and len(rejections) == 1
+
+
+def _admit_cam(ranked: Ranked) -> Ranked:
+    reasons = [
+        f"{r.removeprefix('rejected: ')}; offered because nothing better exists"
+        if r.startswith("rejected:")
+        else r
+        for r in ranked.reasons
+    ]
+    return Ranked(ranked.release, ranked.parsed, ranked.score, reasons, rejected=False)
