@@ -76,6 +76,25 @@ def similar_movies(id: str) -> Response:
     return web.ok(bootstrap.container().discovery.similar(movie_id, page), cache_seconds=LIST_TTL)
 
 
+@app.route(f"{API}/movies/{{id}}/releases", methods=["GET"])
+@guard
+def movie_releases(id: str) -> Response:
+    services = _protected()
+    movie_id = validation.parse_movie_id(id)
+    quality = validation.parse_quality(_param("quality_preference"))
+    return web.ok(services.releases.releases(movie_id, quality))
+
+
+@app.route(f"{API}/movies/{{id}}/fetch", methods=["POST"], content_types=["*/*"])
+@guard
+def fetch_movie(id: str) -> Response:
+    services = _protected()
+    movie_id = validation.parse_movie_id(id)
+    body = validation.parse_fetch_request(*web.raw_body(app.current_request))
+    job, created = services.fetch.fetch(movie_id, body)
+    return web.ok(job, status=202 if created else 200, retry_after=job.poll_after_seconds)
+
+
 @app.route(f"{API}/movies/{{id}}/stream", methods=["GET"])
 @guard
 def movie_stream(id: str) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib import __version__
 from chalicelib.adapters.dispatch import (
@@ -21,6 +22,7 @@ from chalicelib.adapters.dispatch import (
     SqsQueue,
     TaskLauncher,
 )
+from chalicelib.adapters.newznab import NewznabClient
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import Executor, JobStore
 from chalicelib.adapters.store.jobs import MovieMetadata
@@ -32,10 +34,14 @@ from chalicelib.models import Health
 from chalicelib.services.cleanup import CleanupService
 from chalicelib.services.discovery import Discovery
 from chalicelib.services.dispatch import Dispatcher
+from chalicelib.services.fetch import FetchService
 from chalicelib.services.jobs import JobsService
 from chalicelib.services.stats import StatsService
 from chalicelib.services.stream import StreamService
 from chalicelib.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from chalicelib.services.releases import ReleasesService
 
 
 class Container:
@@ -56,6 +62,37 @@ class Container:
             language=settings.TMDB_LANGUAGE,
         )
         return Discovery(tmdb, self.cache, self.jobs)
+
+    @cached_property
+    def indexer(self) -> NewznabClient:
+        settings = self.settings
+        return NewznabClient(
+            settings.nzbgeek_api_key(),
+            base_url=settings.NZBGEEK_BASE_URL,
+            timeout=settings.NZBGEEK_TIMEOUT_SECONDS,
+        )
+
+    @cached_property
+    def releases(self) -> ReleasesService:
+        from chalicelib.services.releases import ReleasesService
+
+        return ReleasesService(
+            self.discovery,
+            lambda: self.indexer,
+            self.cache,
+            max_release_bytes=int(self.settings.MAX_RELEASE_GB * 1e9),
+        )
+
+    @cached_property
+    def fetch(self) -> FetchService:
+        return FetchService(
+            self.store,
+            self.queue,
+            find_releases=lambda movie_id, quality: self.releases.releases(
+                movie_id, quality, limit=None
+            ),
+            metadata=self._movie_metadata,
+        )
 
     @cached_property
     def executor(self) -> Executor:

@@ -105,6 +105,18 @@ def _bounded_int(raw: str | None, name: str, default: int, low: int, high: int) 
     return int(raw)
 
 
+QUALITY_PREFERENCES = ("720p", "1080p", "4K")
+
+
+def parse_quality(raw: str | None) -> str:
+    """The ranking preference of ``GET /releases``; absent means 1080p, as in fetch requests."""
+    if raw is None:
+        return "1080p"
+    if raw not in QUALITY_PREFERENCES:
+        raise InvalidInput(f"quality_preference must be one of {', '.join(QUALITY_PREFERENCES)}")
+    return raw
+
+
 MAX_BODY_BYTES = 4096
 
 

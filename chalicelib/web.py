@@ -149,6 +149,18 @@ def query_param(request: Request | None, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+def raw_body(request: Request | None) -> tuple[bytes | None, str | None]:
+    """The request body and its Content-Type, for routes that validate JSON themselves.
+
+    Routes accept any content type (``content_types=["*/*"]``) so a wrong one is answered with the
+    contract's INVALID_INPUT, not Chalice's own 415 body.
+    """
+    if request is None:
+        return None, None
+    body = request.raw_body
+    return body.encode() if isinstance(body, str) else body, request.headers.get("content-type")
+
+
 def require_api_key(request: Request | None, accepted: tuple[str, ...]) -> None:
     """When API keys are configured, the request must carry one of them in ``X-Api-Key``.
 
