@@ -43,7 +43,11 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--exit", action="store_true", help="stop after the walkthrough")
     parser.add_argument("--verbose", action="store_true", help="API logs on the terminal")
+    parser.add_argument(
+        "--state", type=Path, default=STATE, help=f"state folder, wiped at start ({STATE})"
+    )
     args = parser.parse_args(argv)
+    state: Path = args.state.resolve()
     try:
         require_tools()
     except ToolMissing as missing:
@@ -53,20 +57,20 @@ def main(argv: list[str]) -> int:
     # Ctrl-C and ``kill`` both stop cleanly, even when started where SIGINT is ignored (``&``, CI).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    shutil.rmtree(STATE, ignore_errors=True)
-    STATE.mkdir(parents=True)
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
     say = _terminal()
     say("building the demo release (ffmpeg → RAR volumes → par2 → yEnc articles)…")
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=args.s3_port, verbose=False)
     s3.start()
-    stack = start_stack(STATE, seconds=args.seconds)
+    stack = start_stack(state, seconds=args.seconds)
     server = None
     try:
-        server = _api_server(args.host, args.port, _settings(stack, args.s3_port))
+        server = _api_server(args.host, args.port, _settings(stack, args.s3_port, state))
         base = f"http://{args.host}:{args.port}/api/movies-on-demand"
-        say(_banner(stack, base, args.s3_port))
+        say(_banner(stack, base, args.s3_port, state))
         if not args.verbose:
-            _send_logs_to(STATE / "api.log")
+            _send_logs_to(state / "api.log")
         thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()
         if args.walkthrough:
@@ -92,13 +96,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _settings(stack: Stack, s3_port: int) -> dict[str, str]:
+def _settings(stack: Stack, s3_port: int, state: Path) -> dict[str, str]:
     """What differs from the ``local`` stage: the stand-ins and this demo's own state folder."""
     return {
         **stack.environment(),
         "R2_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-        "SQLITE_PATH": str(STATE / "jobs.sqlite3"),
-        "WORK_DIR": str(STATE / "work"),
+        "SQLITE_PATH": str(state / "jobs.sqlite3"),
+        "WORK_DIR": str(state / "work"),
     }
 
 
@@ -118,7 +122,7 @@ def _api_server(host: str, port: int, settings: dict[str, str]) -> LocalDevServe
     return factory.create_local_server(app, config, host, port)
 
 
-def _banner(stack: Stack, base: str, s3_port: int) -> str:
+def _banner(stack: Stack, base: str, s3_port: int, state: Path) -> str:
     lines = [
         "",
         "Movies on Demand — sandbox (everything on loopback, nothing leaves this machine)",
@@ -128,7 +132,7 @@ def _banner(stack: Stack, base: str, s3_port: int) -> str:
         f"  Usenet         127.0.0.1:{stack.nntp.port}   ({len(stack.release.articles)} articles, "
         f"{stack.release.movie_bytes / 1e6:.1f} MB movie in RAR volumes + par2)",
         f"  R2 stand-in    http://127.0.0.1:{s3_port}   (moto S3)",
-        f"  logs           {STATE / 'api.log'}, {STATE / 'logs'}/<job>.log",
+        f"  logs           {state / 'api.log'}, {state / 'logs'}/<job>.log",
         "",
         "Try it (films with releases: 550 Fight Club, 238 The Godfather, 278 The Shawshank "
         "Redemption, …):",
