@@ -1,11 +1,12 @@
-"""Apply schema.sql to the production D1 database, with the job store's own D1 client.
+r"""Apply schema.sql to the production D1 database, with the job store's own D1 client.
 
 The statements are the ones every backend runs (``schema_statements()``: schema.sql split on ``;``),
 sent as one batch over the same HTTP code path the test suite exercises against its D1 stand-in. Every
 statement is ``CREATE ... IF NOT EXISTS``, so applying it again is safe. Terraform runs this
 (``terraform_data.d1_schema``) whenever schema.sql or the database changes; by hand:
 
-    CF_ACCOUNT_ID=... D1_DATABASE_ID=... CLOUDFLARE_API_TOKEN=... .venv/bin/python infra/scripts/apply_schema.py
+    CF_ACCOUNT_ID=... D1_DATABASE_ID=... CLOUDFLARE_API_TOKEN=... \
+        .venv/bin/python infra/scripts/apply_schema.py
 
 The token (``CF_API_TOKEN``, else ``CLOUDFLARE_API_TOKEN``) needs D1 Edit. ``CF_API_BASE_URL`` defaults to
 Cloudflare's API. Exit status 0 applied, 1 D1 refused or could not be reached, 2 misconfigured.

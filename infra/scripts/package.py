@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(command, check=True, env=env)
     for name in OUTPUTS:
         shutil.move(str(out / name), str(TERRAFORM / name))
-    print(f"package: wrote {', '.join(str((TERRAFORM / n).relative_to(ROOT)) for n in OUTPUTS)}")
+    written = ", ".join(str((TERRAFORM / name).relative_to(ROOT)) for name in OUTPUTS)
+    sys.stdout.write(f"package: wrote {written}\n")
     return 0
 
 
