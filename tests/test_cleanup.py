@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from chalice.test import Client
@@ -10,32 +11,18 @@ from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
 from chalicelib.adapters.objects import Deleted, ObjectStore
-from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso
+from chalicelib.domain.jobs import Job, JobStatus, to_iso
 from chalicelib.errors import StorageError
 from chalicelib.services.cleanup import CleanupService
 from tests.conftest import R2_BUCKET, ROOT, TEST_STAGE, LogCapture
+from tests.seeding import seed_job
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-def seed(status: JobStatus, *, movie_id: int, at: datetime, **fields: object) -> Job:
-    store = bootstrap.container().store
-    job = Job(
-        job_id=new_job_id(at),
-        movie_id=movie_id,
-        status=JobStatus.QUEUED,
-        created_at=to_iso(at),
-        updated_at=to_iso(at),
-    )
-    store.create_job(job)
-    if status is JobStatus.QUEUED:
-        return job
-    moved = store.transition(
-        job.job_id, from_statuses=[JobStatus.QUEUED], to=status, now=to_iso(at), **fields
-    )
-    assert moved is not None
-    return moved
+def seed(status: JobStatus, *, movie_id: int, at: datetime, **fields: Any) -> Job:
+    return seed_job(bootstrap.container().store, status, movie_id=movie_id, at=at, **fields)
 
 
 def seed_ready(s3: S3Client, *, movie_id: int, ready: datetime, watched: datetime | None) -> Job:

@@ -12,34 +12,16 @@ import responses
 from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
-from chalicelib.domain.jobs import Job, JobStatus, from_iso, new_job_id, to_iso, utcnow
+from chalicelib.domain.jobs import Job, JobStatus, from_iso, to_iso, utcnow
 from tests.conftest import R2_BUCKET, R2_SECRET, TMDB, ApiClient, tmdb_fixture
+from tests.seeding import seed_job
 
 API = "/api/movies-on-demand"
 MOVIE = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
 
 
 def seed(status: JobStatus, movie_id: int = 550, **fields: Any) -> Job:
-    """A job in ``status`` created through the real store, as the API and downloader would."""
-    store = bootstrap.container().store
-    now = utcnow()
-    job = Job(
-        job_id=new_job_id(now),
-        movie_id=movie_id,
-        status=JobStatus.QUEUED,
-        created_at=to_iso(now),
-        updated_at=to_iso(now),
-        release_id="r1",
-        release_title="Fight.Club.1999.1080p.BluRay.x264-GROUP",
-    )
-    created, _ = store.create_job(job)
-    if status is JobStatus.QUEUED and not fields:
-        return created
-    moved = store.transition(
-        created.job_id, from_statuses=[JobStatus.QUEUED], to=status, now=to_iso(now), **fields
-    )
-    assert moved is not None
-    return moved
+    return seed_job(bootstrap.container().store, status, movie_id=movie_id, **fields)
 
 
 def seed_ready(s3: S3Client, movie_id: int = 550) -> Job:

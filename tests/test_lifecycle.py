@@ -11,9 +11,10 @@ import pytest
 
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
-from chalicelib.domain.jobs import Job, JobStatus, from_iso, new_job_id, to_iso
+from chalicelib.domain.jobs import Job, JobStatus, from_iso, to_iso
 from downloader.lifecycle import JobReporter, JobTakenAway, stop_on_sigterm
 from tests.conftest import FakeClock
+from tests.seeding import seed_job
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -24,19 +25,7 @@ def store(tmp_path: Path) -> JobStore:
 
 
 def downloading_job(store: JobStore) -> Job:
-    job = Job(
-        job_id=new_job_id(T0),
-        movie_id=550,
-        status=JobStatus.QUEUED,
-        created_at=to_iso(T0),
-        updated_at=to_iso(T0),
-    )
-    store.create_job(job)
-    claimed = store.transition(
-        job.job_id, from_statuses=[JobStatus.QUEUED], to=JobStatus.DOWNLOADING, now=to_iso(T0)
-    )
-    assert claimed is not None
-    return claimed
+    return seed_job(store, JobStatus.DOWNLOADING, at=T0)
 
 
 def reporter_for(store: JobStore, ticks: FakeClock) -> JobReporter:

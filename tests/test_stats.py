@@ -7,26 +7,23 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
+from chalicelib.domain.jobs import JobStatus, to_iso, utcnow
 from tests.conftest import ApiClient
+from tests.seeding import seed_job
 
 API = "/api/movies-on-demand"
 
 
 def seed(movie_id: int, status: JobStatus, *, created_ago: timedelta, **fields: object) -> None:
-    store = bootstrap.container().store
-    created = utcnow() - created_ago
-    job = Job(
-        job_id=new_job_id(created),
+    moved_at = fields.pop("updated_at", None)
+    seed_job(
+        bootstrap.container().store,
+        status,
         movie_id=movie_id,
-        status=JobStatus.QUEUED,
-        created_at=to_iso(created),
-        updated_at=to_iso(created),
+        at=utcnow() - created_ago,
+        moved_at=str(moved_at) if moved_at else None,
+        **fields,
     )
-    store.create_job(job)
-    if status is not JobStatus.QUEUED:
-        now = str(fields.pop("updated_at", to_iso(created)))
-        store.transition(job.job_id, from_statuses=[JobStatus.QUEUED], to=status, now=now, **fields)
 
 
 def test_stats_on_a_seeded_store(api: ApiClient) -> None:
