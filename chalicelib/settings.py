@@ -8,12 +8,14 @@ and what was expected, never with the value itself: several settings are secrets
 from __future__ import annotations
 
 import os
-from typing import Literal
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.errors import ConfigurationError
+from chalicelib.logs import SECRET_ENV_VARS, logger
 
 #: The SQS queue the dispatcher Lambda consumes. Chalice reads it when packaging (the event source
 #: mapping is generated from it), so it is a module constant rather than a runtime setting.
@@ -149,8 +151,44 @@ class Settings(BaseSettings):
         return tuple(k.strip() for k in self.API_KEYS.get_secret_value().split(",") if k.strip())
 
 
+#: Deployed Lambdas get credentials as Secrets Manager ARNs in ``<SETTING>_SECRET_ARN``
+#: (infra/terraform/locals.tf), never as plain environment values.
+SECRET_ARN_SUFFIX = "_SECRET_ARN"
+
+
+def resolve_secret_arns(environ: MutableMapping[str, str] | None = None) -> None:
+    """Read each ``<SETTING>_SECRET_ARN`` into ``<SETTING>`` once, at cold start.
+
+    The value goes into the environment itself (not only into ``Settings``) because the log scrubber
+    reads credentials from there, so a secret fetched here is scrubbed like one set by hand. A value
+    already present wins (local runs, tests). Only the known credential settings are resolved, and a
+    secret that cannot be read is logged by name and left unset: the endpoints that need it then
+    answer 500 naming the setting, while health and the rest keep working.
+    """
+    env = os.environ if environ is None else environ
+    wanted = [
+        name for name in SECRET_ENV_VARS if env.get(name + SECRET_ARN_SUFFIX) and not env.get(name)
+    ]
+    if not wanted:
+        return
+    import boto3  # only deployed Lambdas get here; keeps boto3 out of local cold starts
+
+    client: Any = boto3.client("secretsmanager")
+    for name in wanted:
+        try:
+            value = client.get_secret_value(SecretId=env[name + SECRET_ARN_SUFFIX])["SecretString"]
+        except Exception as exc:  # any failure means the same: the setting stays unset
+            logger.error(
+                "could not read a secret", extra={"setting": name, "error": type(exc).__name__}
+            )
+            continue
+        if value:
+            env[name] = str(value)
+
+
 def load_settings() -> Settings:
     """Read the environment, turning pydantic's report into one message that names each bad setting."""
+    resolve_secret_arns()
     try:
         return Settings()
     except ValidationError as exc:
