@@ -154,6 +154,7 @@ class Container:
             retention_hours=self.settings.RETENTION_HOURS,
             stale_minutes=self.settings.STALE_JOB_MINUTES,
             purge_after_days=self.settings.PURGE_AFTER_DAYS,
+            stats=self.stats,
         )
 
     @cached_property

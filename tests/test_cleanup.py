@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -189,3 +190,30 @@ def test_the_schedule_runs_cleanup(store_env: None, s3: S3Client) -> None:
 
     assert result["deleted"] == [job.job_id]
     assert objects_of(s3, job) == []
+
+
+def test_cleanup_counts_stale_jobs_as_failures_and_reports_hourly_gauges(
+    store_env: None, s3: S3Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(JobStatus.DOWNLOADING, movie_id=1, at=NOW - 2 * HOUR)
+    seed_ready(s3, movie_id=2, ready=NOW - HOUR, watched=None)
+    seed(JobStatus.QUEUED, movie_id=3, at=NOW)
+    services = bootstrap.container()
+    capsys.readouterr()
+
+    CleanupService(
+        services.store,
+        services.objects,
+        retention_hours=168,
+        stale_minutes=30,
+        purge_after_days=30,
+        stats=services.stats,
+        clock=lambda: NOW,
+    ).run()
+
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    [failed] = [line for line in lines if "JobsFailed" in line]
+    assert failed["error_class"] == "stale"
+    [gauges] = [line for line in lines if "ActiveJobs" in line]
+    assert gauges["ActiveJobs"] == [1.0]  # the queued one; the stale one is now an error
+    assert gauges["MoviesReady"] == [1.0]

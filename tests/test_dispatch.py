@@ -115,6 +115,21 @@ def test_an_ecs_error_fails_the_job_with_the_reason(
     assert "ClusterNotFoundException" in (stored.error_message or "")
 
 
+def test_a_job_that_cannot_start_is_counted_as_failed(
+    aws: ECSClient, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("ECS_CLUSTER", "no-such-cluster")
+    bootstrap.reset()
+    job = seed(JobStatus.QUEUED)
+    capsys.readouterr()
+
+    bootstrap.container().dispatcher.handle(message_for(job.job_id))
+
+    out = capsys.readouterr().out
+    [failed] = [json.loads(x) for x in out.splitlines() if '"JobsFailed"' in x]
+    assert failed["error_class"] == "dispatch"
+
+
 class ScriptedEcs:
     """Answers RunTask with a reply that has ``failures`` and no tasks (no exception raised)."""
 

@@ -752,9 +752,10 @@ def test_dimension_values_match_the_code() -> None:
     assert re.search(r'logged_request\(\s*self\._session,\s*"d1",', d1_source)
     alarm = module().resource("aws_cloudwatch_metric_alarm", "d1_throttled")
     assert alarm["dimensions"] == {"target": "d1", "outcome": "429", "service": "${local.service}"}
-    sources = "".join(p.read_text() for p in (ROOT / "downloader").rglob("*.py"))
+    folders = (ROOT / "downloader", ROOT / "chalicelib" / "services")
+    sources = "".join(p.read_text() for folder in folders for p in folder.rglob("*.py"))
     for error_class in default("alarm_job_failure_classes"):
-        assert f'"{error_class}"' in sources, f"no downloader failure is classed {error_class!r}"
+        assert f'"{error_class}"' in sources, f"no job failure is classed {error_class!r}"
 
 
 def test_dashboard_shows_every_metric_the_readme_explains() -> None:

@@ -406,3 +406,14 @@ def test_the_indexer_key_never_appears_in_messages_logs_or_responses(
         assert INDEXER_KEY not in message["Body"]
         assert "http" not in message["Body"]
     assert logs.lines("upstream call")
+
+
+@pytest.mark.usefixtures("movie", "indexer", "sqs")
+def test_a_new_job_is_counted_once(api: ApiClient, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+
+    fetch(api, {"mode": "auto"})
+    fetch(api, {"mode": "auto"})
+
+    out = capsys.readouterr().out
+    assert len([x for x in out.splitlines() if '"JobsCreated"' in x]) == 1

@@ -14,8 +14,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
 from chalicelib.domain.jobs import Clock, to_iso, utcnow
+from chalicelib.errors import ApiError
 from chalicelib.logs import logger
-from chalicelib.metrics import emit
+from chalicelib.metrics import emit, record_job_event
+from chalicelib.services.stats import StatsService
 from chalicelib.services.stream import movie_object_prefix
 
 
@@ -37,9 +39,12 @@ class CleanupService:
         retention_hours: int,
         stale_minutes: int,
         purge_after_days: int,
+        stats: StatsService | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._store = store
+        #: Hourly gauges (active jobs, movies ready, bytes stored) for the dashboard, from /stats.
+        self._stats = stats
         self._objects = objects
         self._retention = timedelta(hours=retention_hours)
         self._stale = timedelta(minutes=stale_minutes)
@@ -60,6 +65,7 @@ class CleanupService:
                 "job failed: worker stopped responding",
                 extra={"job_id": job.job_id, "movie_id": job.movie_id, "from": job.status.value},
             )
+            record_job_event("JobsFailed", error_class="stale")
         removed: list[str] = []
         for job in sweep.expired:
             try:
@@ -83,6 +89,7 @@ class CleanupService:
                 "BytesFreed": (MetricUnit.Bytes, float(report.bytes_freed)),
             },
         )
+        self._emit_gauges()
         logger.info(
             "cleanup finished",
             extra={
@@ -94,3 +101,22 @@ class CleanupService:
             },
         )
         return report
+
+    def _emit_gauges(self) -> None:
+        """The service's size once an hour, so the dashboard can draw trends without a bucket listing
+        or a stats call per graph refresh; a failure here never fails the cleanup itself."""
+        if self._stats is None:
+            return
+        try:
+            stats = self._stats.stats()
+        except ApiError as error:
+            logger.warning("no hourly gauges this time", extra={"error": error.message})
+            return
+        emit(
+            {},
+            {
+                "ActiveJobs": (MetricUnit.Count, float(stats.active_jobs)),
+                "MoviesReady": (MetricUnit.Count, float(stats.movies_ready)),
+                "BytesStored": (MetricUnit.Bytes, float(stats.bytes_stored)),
+            },
+        )

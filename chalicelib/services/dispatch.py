@@ -18,6 +18,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import Clock, JobStatus, to_iso, utcnow
 from chalicelib.logs import logger
+from chalicelib.metrics import record_job_event
 
 
 @dataclass
@@ -102,4 +103,5 @@ class Dispatcher:
             error_class="dispatch",
         )
         logger.error("job state changed", extra={**keys, "from": "downloading", "to": "error"})
+        record_job_event("JobsFailed", error_class="dispatch")
         return "failed"

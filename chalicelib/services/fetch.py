@@ -18,6 +18,7 @@ from chalicelib.domain.dispatch import MAX_CANDIDATES, Candidate, JobMessage
 from chalicelib.domain.jobs import Clock, Job, JobStatus, new_job_id, to_iso, utcnow
 from chalicelib.errors import ApiError, JobError, NotFound, NzbgeekError
 from chalicelib.logs import logger
+from chalicelib.metrics import record_job_event
 from chalicelib.services.jobs import job_model
 
 FindReleases = Callable[[int, str], models.ReleaseList]
@@ -70,6 +71,7 @@ class FetchService:
             "job state changed",
             extra={**keys, "from": None, "to": "queued", "release": chosen.title},
         )
+        record_job_event("JobsCreated")
         message = JobMessage(
             job_id=stored.job_id,
             movie_id=movie_id,
@@ -91,6 +93,7 @@ class FetchService:
                 error_class="queue",
             )
             logger.error("job state changed", extra={**keys, "from": "queued", "to": "error"})
+            record_job_event("JobsFailed", error_class="queue")
             raise JobError(error.message) from None
         return job_model(stored), True
 

@@ -382,11 +382,12 @@ locals {
       width  = 12
       height = 6
       properties = {
-        title  = "Jobs: JobsReady and JobsFailed by error_class (per hour)"
+        title  = "Jobs: created, ready and failed by error_class (per hour)"
         region = var.aws_region
         view   = "timeSeries"
         period = 3600
         metrics = [
+          [var.metrics_namespace, "JobsCreated", "service", local.service, { stat = "Sum", label = "created" }],
           [var.metrics_namespace, "JobsReady", "service", local.service, { stat = "Sum", label = "ready" }],
           [{ id = "failed", expression = "SEARCH('{${var.metrics_namespace},error_class,service} MetricName=\"JobsFailed\"', 'Sum', 3600)", label = "" }],
         ]
@@ -453,6 +454,23 @@ locals {
           [var.metrics_namespace, "CleanupDeleted", "service", local.service, { label = "movies deleted" }],
           [var.metrics_namespace, "StaleJobs", "service", local.service, { label = "stale jobs failed" }],
           [var.metrics_namespace, "CleanupFailures", "service", local.service, { label = "failures" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title  = "Service size (hourly, from cleanup)"
+        region = var.aws_region
+        view   = "timeSeries"
+        period = 3600
+        stat   = "Maximum"
+        metrics = [
+          [var.metrics_namespace, "ActiveJobs", "service", local.service, { label = "active jobs" }],
+          [var.metrics_namespace, "MoviesReady", "service", local.service, { label = "movies ready" }],
+          [var.metrics_namespace, "BytesStored", "service", local.service, { label = "bytes stored", yAxis = "right" }],
         ]
       }
     },

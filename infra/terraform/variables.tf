@@ -309,7 +309,7 @@ variable "api_5xx_min_requests" {
 variable "alarm_job_failure_classes" {
   description = "JobsFailed error classes that page (at most 9): failures an operator can fix. Bad releases (password, no_video, missing_articles, repair, unpack, media) are not on it."
   type        = list(string)
-  default     = ["config", "internal", "disk", "storage", "usenet_auth", "usenet", "indexer", "stopped"]
+  default     = ["config", "internal", "disk", "storage", "usenet_auth", "usenet", "indexer", "stopped", "dispatch"]
 
   validation {
     condition     = length(var.alarm_job_failure_classes) >= 1 && length(var.alarm_job_failure_classes) <= 9
