@@ -119,14 +119,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
     except DownloadError as exc:
         raise JobFailed(f"download failed: {exc}", "usenet") from None
     except UnpackError as exc:
-        cls = (
-            "password"
-            if "password" in str(exc)
-            else "no_video"
-            if "no video" in str(exc)
-            else "unpack"
-        )
-        raise JobFailed(str(exc), cls) from None
+        raise JobFailed(str(exc), exc.error_class) from None
     except RepairError as exc:
         raise JobFailed(f"par2 failed: {exc}", "repair") from None
     except MediaError as exc:
@@ -185,7 +178,7 @@ def _download(engine: Engine, nzb: Nzb, folder: Path) -> DownloadResult:
         early = engine.download(firsts, folder)
         for result in early.files:
             if result.complete and inspect(result.path).encrypted:
-                raise UnpackError("password-protected archive")
+                raise UnpackError("password-protected archive", "password")
         rest = engine.download([f for f in wanted if f not in firsts], folder)
         return DownloadResult(
             early.files + rest.files,

@@ -32,7 +32,12 @@ BACKENDS = ("unar", "bsdtar")
 
 
 class UnpackError(Exception):
-    """A release that cannot be unpacked; the message is meant for the job's error_message."""
+    """A release that cannot be unpacked; the message is meant for the job's error_message and
+    ``error_class`` for the JobsFailed metric (a bad release, not something an operator fixes)."""
+
+    def __init__(self, message: str, error_class: str = "unpack") -> None:
+        super().__init__(message)
+        self.error_class = error_class
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def extract(first_volume: Path, target: Path) -> list[Path]:
     """Extract a (safe, unencrypted) set into ``target``; returns the files written."""
     info = inspect(first_volume)
     if info.encrypted:
-        raise UnpackError("password-protected archive")
+        raise UnpackError("password-protected archive", "password")
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     failures = []
@@ -125,7 +130,7 @@ def main_video(files: list[Path]) -> Path:
     exists."""
     videos = [path for path in files if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file()]
     if not videos:
-        raise UnpackError("no video file in release")
+        raise UnpackError("no video file in release", "no_video")
     features = [path for path in videos if not EXTRA_WORDS.search(str(path.name))] or videos
     return max(features, key=lambda path: path.stat().st_size)
 

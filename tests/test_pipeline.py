@@ -15,7 +15,7 @@ from mypy_boto3_s3 import S3Client
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.dispatch import JobMessage
-from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
+from chalicelib.domain.jobs import JobStatus
 from downloader.lifecycle import JobReporter
 from downloader.nzb import parse_nzb
 from downloader.pipeline import JobFailed, TaskContext, run
@@ -24,6 +24,7 @@ from downloader.repair import par2_binary
 from downloader.servers import parse_server
 from downloader.upload import MIN_PART, Uploader
 from tests.conftest import R2_BUCKET
+from tests.seeding import seed_job
 from tests.servers.nntp_server import Knobs, NntpTestServer
 from tests.servers.posting import Release, make_release
 
@@ -82,21 +83,9 @@ class RecordingReporter(JobReporter):
 
 
 def start_job(store: JobStore) -> tuple[JobMessage, RecordingReporter]:
-    now = utcnow()
-    job = Job(
-        job_id=new_job_id(now),
-        movie_id=550,
-        status=JobStatus.QUEUED,
-        created_at=to_iso(now),
-        updated_at=to_iso(now),
-    )
-    store.create_job(job)
-    claimed = store.transition(
-        job.job_id, from_statuses=[JobStatus.QUEUED], to=JobStatus.DOWNLOADING, now=to_iso(now)
-    )
-    assert claimed is not None
+    claimed = seed_job(store, JobStatus.DOWNLOADING)
     message = JobMessage(
-        job_id=job.job_id, movie_id=550, release_id="r1", release_title="Movie.2024.1080p-GRP"
+        job_id=claimed.job_id, movie_id=550, release_id="r1", release_title="Movie.2024.1080p-GRP"
     )
     return message, RecordingReporter(store, claimed, interval=0.0)
 
@@ -208,6 +197,58 @@ def test_a_password_protected_rar_fails_after_its_first_volume(
         run(message, context, reporter)
 
     assert failed.value.error_class == "password"
+
+
+def test_a_release_without_a_video_file_says_so(
+    store: JobStore, s3: S3Client, tmp_path: Path, servers: list[NntpTestServer]
+) -> None:
+    release = make_release({"Movie.2024.nfo": b"Greetings to all our friends " * 40})
+    context = context_for(release, s3, tmp_path, servers)
+    message, reporter = start_job(store)
+
+    with pytest.raises(JobFailed, match="no video file in release") as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "no_video"
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_video_no_tool_can_read_fails_as_a_media_error(
+    store: JobStore, s3: S3Client, tmp_path: Path, servers: list[NntpTestServer]
+) -> None:
+    noise = bytes((i * 7919) % 251 for i in range(200_000))
+    release = make_release({"Movie.2024.1080p.mkv": noise}, segment_size=16_384)
+    context = context_for(release, s3, tmp_path, servers)
+    message, reporter = start_job(store)
+
+    with pytest.raises(JobFailed) as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "media"
+    assert "Movie.2024.1080p.mkv" in failed.value.message
+    assert list((tmp_path / "work").iterdir()) == []
+    assert s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", []) == []
+
+
+def test_a_release_bigger_than_the_free_disk_fails_before_downloading(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    movie_files: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = make_release(movie_files, segment_size=16_384)
+    context = context_for(release, s3, tmp_path, servers)
+    message, reporter = start_job(store)
+    full = shutil.disk_usage(tmp_path)._replace(free=10_000)
+    monkeypatch.setattr("downloader.pipeline.shutil.disk_usage", lambda path: full)
+
+    with pytest.raises(JobFailed, match=r"not enough disk space: .* GB needed") as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "disk"
+    assert not any(servers[0].stats.bodies.values())  # nothing was downloaded
 
 
 def test_bad_usenet_credentials_say_so(
