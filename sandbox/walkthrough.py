@@ -56,7 +56,8 @@ def _walk(base: str, say: Callable[[str], None]) -> None:
     say(f"releases of {MOVIE_ID} (imdb {listing['imdb_id']}), best first:")
     for release in listing["releases"]:
         verdict = "REJECTED" if release["rejected"] else f"score {release['score']:g}"
-        reasons = "; ".join(release["score_reasons"][:3])
+        shown = [r for r in release["score_reasons"] if r.startswith("rejected")]
+        reasons = "; ".join(shown if release["rejected"] else release["score_reasons"][:3])
         say(f"  {verdict:>12}  {release['title']}  ({reasons})")
 
     reply = session.post(
