@@ -6,6 +6,11 @@ heartbeat keeps ``updated_at`` fresh during long silent phases (par2, unpacking,
 stale-job rule only catches workers that really died. Every write is a compare-and-set from the state
 the worker believes the job is in; if someone else moved the job (cleanup declared it stale, an operator
 failed it) the write finds nothing and the worker stops with ``JobTakenAway`` instead of resurrecting it.
+
+The job store can be briefly unreachable (D1 answering 429/5xx, a dropped connection). A healthy
+download must not die of that: progress and heartbeats are best effort (skipped, tried again next
+interval), and state changes are retried with back-off for a few minutes. A retry after a lost reply
+finds the job already moved; the reporter then reads the job back instead of calling it taken away.
 """
 
 from __future__ import annotations
@@ -29,14 +34,24 @@ from chalicelib.domain.jobs import (
     to_iso,
     utcnow,
 )
+from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 
 Monotonic = Callable[[], float]
+Sleep = Callable[[float], None]
+
+#: Waits between attempts at a state change while the job store is unavailable (~4 min in all).
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0, 60.0, 60.0)
 
 
 class JobTakenAway(Exception):
     """The job is no longer in the state this worker expected; stop working on it."""
+
+
+class JobStoreUnavailable(Exception):
+    """The job store stayed unreachable through every retry of a state change; the worker stops
+    and cleanup's stale rule fails the job once the store is back."""
 
 
 class JobReporter:
@@ -49,8 +64,12 @@ class JobReporter:
         heartbeat: float = 60.0,
         clock: Clock = utcnow,
         monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = time.sleep,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         self._store = store
+        self._sleep = sleep
+        self._retry_delays = retry_delays
         self.job = job
         self._interval = interval
         self._heartbeat = heartbeat
@@ -76,7 +95,7 @@ class JobReporter:
         if not force and self._monotonic() - self._last_write < self._interval:
             return False
         percent = round(100.0 * downloaded / total, 1) if total else 0.0
-        self._write(
+        return self._best_effort(
             JobStatus.DOWNLOADING,
             JobStatus.DOWNLOADING,
             progress=min(percent, 100.0),
@@ -85,14 +104,12 @@ class JobReporter:
             speed_bps=round(speed_bps, 1),
             eta_seconds=eta_seconds,
         )
-        return True
 
     def beat(self) -> bool:
         """Keep ``updated_at`` fresh during silent phases; True if a write was due."""
         if self._monotonic() - self._last_write < self._heartbeat:
             return False
-        self._write(self.job.status, self.job.status)
-        return True
+        return self._best_effort(self.job.status, self.job.status)
 
     def preparing(self) -> None:
         self._write(
@@ -138,16 +155,63 @@ class JobReporter:
             )
         except JobTakenAway:
             return
+        except JobStoreUnavailable as error:
+            # The stale rule will fail the job once the store is back; nothing more we can do.
+            logger.error(
+                "could not record the failure",
+                extra={**self.keys, "reason": message, "error": str(error)},
+            )
+            return
         logger.error(
             "job state changed",
             extra={**self.keys, "from": self.job.status.value, "to": "error", "reason": message},
         )
         record_job_event("JobsFailed", error_class=error_class)
 
+    def _best_effort(
+        self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: Any
+    ) -> bool:
+        """One attempt; a store outage skips this write (the next interval tries again)."""
+        try:
+            self._attempt(expected, to, after_error=False, **changes)
+        except StorageError as error:
+            self._last_write = self._monotonic()
+            logger.warning(
+                "job store unavailable; progress not recorded this time",
+                extra={**self.keys, "error": error.message},
+            )
+            return False
+        return True
+
     def _write(
         self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: Any
     ) -> None:
+        """A state change, retried with back-off while the store is unavailable."""
+        after_error = False
+        for delay in (*self._retry_delays, None):
+            try:
+                self._attempt(expected, to, after_error=after_error, **changes)
+                return
+            except StorageError as error:
+                if delay is None:
+                    raise JobStoreUnavailable(error.message) from None
+                logger.warning(
+                    "job store unavailable; retrying the state change",
+                    extra={**self.keys, "to": to.value, "error": error.message, "wait_s": delay},
+                )
+                after_error = True
+                self._sleep(delay)
+
+    def _attempt(
+        self,
+        expected: JobStatus | tuple[JobStatus, ...],
+        to: JobStatus,
+        *,
+        after_error: bool,
+        **changes: Any,
+    ) -> None:
         allowed = expected if isinstance(expected, tuple) else (expected,)
+        self.writes += 1
         updated = self._store.transition(
             self.job.job_id,
             from_statuses=allowed,
@@ -156,7 +220,11 @@ class JobReporter:
             **changes,
         )
         self._last_write = self._monotonic()
-        self.writes += 1
+        if updated is None and after_error:
+            # The previous attempt may have been applied with its reply lost.
+            current = self._store.get_job(self.job.job_id)
+            if current is not None and current.status is to and to not in allowed:
+                updated = current
         if updated is None:
             states = "/".join(status.value for status in allowed)
             raise JobTakenAway(f"job {self.job.job_id} is no longer {states}")

@@ -21,7 +21,7 @@ from chalicelib.errors import ApiError
 from chalicelib.logs import logger
 from downloader.errors import ServerConfigError
 from downloader.indexer import fetch_nzb
-from downloader.lifecycle import JobReporter, JobTakenAway, stop_on_sigterm
+from downloader.lifecycle import JobReporter, JobStoreUnavailable, JobTakenAway, stop_on_sigterm
 from downloader.pipeline import JobFailed, TaskContext, run
 from downloader.servers import parse_servers
 from downloader.upload import Uploader
@@ -66,6 +66,12 @@ def main() -> int:
         run(message, context, reporter)
     except JobTakenAway:
         logger.warning("job was taken away (e.g. declared stale); stopping", extra=keys)
+        return 1
+    except JobStoreUnavailable as error:
+        logger.error(
+            "job store unavailable through every retry; the stale rule will fail the job",
+            extra={**keys, "error": str(error)},
+        )
         return 1
     except JobFailed as failure:
         reporter.failed(failure.message, failure.error_class)

@@ -6,14 +6,16 @@ import os
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import Job, JobStatus, from_iso, to_iso
+from chalicelib.errors import StorageError
 from downloader.lifecycle import JobReporter, JobTakenAway, stop_on_sigterm
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, LogCapture
 from tests.seeding import seed_job
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -132,3 +134,93 @@ def test_sigterm_marks_the_job_stopped_and_exits_143(store: JobStore) -> None:
     assert job is not None
     assert job.status is JobStatus.ERROR
     assert job.error_message == "stopped: the download task was shut down"
+
+
+class FlakyStore(JobStore):
+    """The real store behind a job store that fails the next ``outage`` writes, optionally after
+    applying them (a reply lost on the way back)."""
+
+    def __init__(self, inner: JobStore) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.outage = 0
+        self.apply_then_fail = False
+
+    def transition(self, *args: Any, **kwargs: Any) -> Job | None:
+        if self.outage:
+            self.outage -= 1
+            if self.apply_then_fail:
+                super().transition(*args, **kwargs)
+            raise StorageError("D1 unavailable: HTTP 503")
+        return super().transition(*args, **kwargs)
+
+
+def flaky_reporter(
+    store: JobStore, ticks: FakeClock
+) -> tuple[JobReporter, FlakyStore, list[float]]:
+    flaky = FlakyStore(store)
+    waits: list[float] = []
+    reporter = JobReporter(
+        flaky,
+        downloading_job(store),
+        clock=lambda: T0 + timedelta(seconds=ticks()),
+        monotonic=ticks,
+        sleep=waits.append,
+    )
+    return reporter, flaky, waits
+
+
+def test_a_store_outage_skips_progress_writes_instead_of_failing_the_download(
+    store: JobStore,
+) -> None:
+    ticks = FakeClock()
+    reporter, flaky, _ = flaky_reporter(store, ticks)
+    flaky.outage = 2
+
+    assert reporter.progress(100, 600, 10.0, 50) is False  # outage: skipped, no exception
+    ticks.advance(10)
+    assert reporter.progress(200, 600, 10.0, 40) is False
+    ticks.advance(10)
+    assert reporter.progress(300, 600, 10.0, 30) is True  # back: written
+
+    job = store.get_job(reporter.job.job_id)
+    assert job is not None
+    assert job.downloaded_bytes == 300
+
+
+def test_a_state_change_is_retried_through_a_short_outage(store: JobStore) -> None:
+    reporter, flaky, waits = flaky_reporter(store, FakeClock())
+    flaky.outage = 3
+
+    reporter.preparing()
+
+    assert waits == [1.0, 2.0, 4.0]
+    job = store.get_job(reporter.job.job_id)
+    assert job is not None
+    assert job.status is JobStatus.PREPARING
+
+
+def test_a_state_change_whose_reply_was_lost_is_not_taken_for_a_stolen_job(
+    store: JobStore,
+) -> None:
+    reporter, flaky, _ = flaky_reporter(store, FakeClock())
+    flaky.outage, flaky.apply_then_fail = 1, True
+
+    reporter.preparing()  # applied, reply lost, retried: finds the job already preparing
+
+    assert reporter.job.status is JobStatus.PREPARING
+
+
+def test_a_failure_that_cannot_be_recorded_is_logged_not_raised(
+    store: JobStore, logs: LogCapture
+) -> None:
+    reporter, flaky, waits = flaky_reporter(store, FakeClock())
+    flaky.outage = 100
+
+    reporter.failed("download failed: connection reset", "usenet")
+
+    assert len(waits) == 10  # every retry used, then given up
+    (line,) = logs.lines("could not record the failure")
+    assert line["job_id"] == reporter.job.job_id
+    job = store.get_job(reporter.job.job_id)
+    assert job is not None
+    assert job.status is JobStatus.DOWNLOADING  # left for the stale rule

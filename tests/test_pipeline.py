@@ -73,10 +73,15 @@ class RecordingReporter(JobReporter):
         self.statuses: list[str] = []
         self.percents: list[float] = []
 
-    def _write(
-        self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: object
+    def _attempt(
+        self,
+        expected: JobStatus | tuple[JobStatus, ...],
+        to: JobStatus,
+        *,
+        after_error: bool,
+        **changes: object,
     ) -> None:
-        super()._write(expected, to, **changes)
+        super()._attempt(expected, to, after_error=after_error, **changes)
         self.statuses.append(to.value)
         if to is JobStatus.DOWNLOADING and changes.get("progress") is not None:
             self.percents.append(float(changes["progress"]))  # type: ignore[arg-type]
