@@ -73,12 +73,21 @@ def fetch_nzb(
         raise NzbError(f"release {release_id}: {exc}") from None
 
 
-def _origin(url: str) -> tuple[str, str]:
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and effective port: another port on the same host is another service."""
     parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower()
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
 
 
-def _refuse_foreign_redirects(allowed: tuple[str, str]) -> Any:
+def _refuse_foreign_redirects(allowed: tuple[str, str, int | None]) -> Any:
     """A requests response hook that stops any redirect leaving the configured indexer host.
 
     Hooks run before requests follows a redirect, so the foreign request is never made.
@@ -87,8 +96,9 @@ def _refuse_foreign_redirects(allowed: tuple[str, str]) -> Any:
     def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         if response.is_redirect:
             target = urljoin(response.url, response.headers.get("Location", ""))
-            scheme, host = _origin(target)
-            if host != allowed[1] or scheme not in ("https", allowed[0]):
+            same = _origin(target) == allowed
+            upgrade = _origin(target) == ("https", allowed[1], 443)  # http → https, same host
+            if not (same or upgrade):
                 raise IndexerError("the indexer redirected to another host; refused")
         return response
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,7 +16,7 @@ from moto import mock_aws
 from mypy_boto3_ecs import ECSClient
 
 from chalicelib import bootstrap
-from chalicelib.adapters.dispatch import EcsLauncher
+from chalicelib.adapters.dispatch import EcsLauncher, ProcessLauncher
 from chalicelib.domain.dispatch import Candidate, JobMessage
 from chalicelib.domain.jobs import JobStatus
 from chalicelib.services.dispatch import Dispatcher
@@ -215,3 +218,21 @@ def test_the_message_never_carries_an_nzb_url_or_key() -> None:
         JobMessage.model_validate_json(
             json.dumps({**message_for("job_1_a").model_dump(), "nzb_url": "https://x/api?apikey=k"})
         )
+
+
+@pytest.mark.usefixtures("env")  # the child's job store is the test's temporary one
+def test_the_local_launcher_reaps_its_downloaders(tmp_path: Path) -> None:
+    """``make run`` starts downloaders as children; a finished one must not linger as a zombie."""
+    launched = ProcessLauncher(tmp_path / "logs").launch(message_for("job_1_abc"))
+    pid = int(launched.removeprefix("local-pid-"))
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)  # still in the process table (running, or a zombie nobody waited for)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"downloader {pid} was never reaped")
+    assert (tmp_path / "logs" / "job_1_abc.log").exists()

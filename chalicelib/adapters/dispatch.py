@@ -171,6 +171,8 @@ class ProcessLauncher:
             raise LaunchFailed(f"could not start the downloader ({exc})", transient=False) from None
         finally:
             log.close()
+        # Reap the child when it exits, as ECS would; an unwaited child stays a zombie process.
+        threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
         return f"local-pid-{process.pid}"
 
 

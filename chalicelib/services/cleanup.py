@@ -63,7 +63,14 @@ class CleanupService:
         for job in sweep.stale:
             logger.warning(
                 "job failed: worker stopped responding",
-                extra={"job_id": job.job_id, "movie_id": job.movie_id, "from": job.status.value},
+                extra={
+                    "job_id": job.job_id,
+                    "movie_id": job.movie_id,
+                    # The sweep returns rows as updated, so the earlier in-progress state is gone.
+                    "from": "in progress",
+                    "to": job.status.value,
+                    "reason": "worker stopped responding",
+                },
             )
             record_job_event("JobsFailed", error_class="stale")
         removed: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import pytest
 import responses
@@ -37,6 +38,16 @@ def test_redirects_to_another_host_are_refused_before_following() -> None:
     with pytest.raises(IndexerError, match="redirected to another host"):
         fetch_nzb("abc123", base_url=BASE, api_key=KEY)
     assert internal.call_count == 0
+
+
+@responses.activate
+def test_a_redirect_to_another_port_of_the_same_host_is_refused() -> None:
+    host = urlsplit(BASE).hostname
+    responses.get(f"{BASE}/api", status=302, headers={"Location": f"https://{host}:6379/"})
+    other = responses.get(f"https://{host}:6379/", body="redis")
+    with pytest.raises(IndexerError, match="redirected to another host"):
+        fetch_nzb("abc123", base_url=BASE, api_key=KEY)
+    assert other.call_count == 0
 
 
 @responses.activate
