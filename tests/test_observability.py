@@ -5,9 +5,25 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import boto3
+import pytest
 import responses
+from moto import mock_aws
+from mypy_boto3_s3 import S3Client
 
-from tests.conftest import ROOT, TMDB, TMDB_KEY, ApiClient, LogCapture, tmdb_fixture
+from chalicelib import bootstrap
+from chalicelib.adapters.dispatch import EcsLauncher, LaunchFailed, SqsQueue
+from chalicelib.domain.dispatch import JobMessage
+from tests.conftest import (
+    R2_BUCKET,
+    R2_SECRET,
+    ROOT,
+    TMDB,
+    TMDB_KEY,
+    ApiClient,
+    LogCapture,
+    tmdb_fixture,
+)
 
 API = "/api/movies-on-demand"
 
@@ -63,3 +79,54 @@ def test_importing_the_app_does_not_load_boto3() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_each_r2_call_is_logged_and_counted_with_its_status(
+    env: pytest.MonkeyPatch, s3: S3Client, logs: LogCapture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = bootstrap.container().objects
+    s3.put_object(Bucket=R2_BUCKET, Key="movies/job_1_a/movie.mp4", Body=b"x")
+    capsys.readouterr()
+
+    assert objects.head("movies/job_1_a/movie.mp4") is not None
+    assert objects.head("movies/job_1_a/missing.mp4") is None
+
+    calls = logs.lines("upstream call")
+    assert [(c["target"], c["method"], c["status"]) for c in calls] == [
+        ("r2", "HeadObject", 200),
+        ("r2", "HeadObject", 404),
+    ]
+    assert all(c["duration_ms"] >= 0 for c in calls)
+    assert R2_SECRET not in logs.text
+    counted = [line for line in capsys.readouterr().out.splitlines() if '"UpstreamCalls"' in line]
+    assert ['"outcome":"404"' in line for line in counted] == [False, True]
+
+
+def test_queue_and_task_calls_are_logged_even_when_they_fail(
+    env: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        env.setenv(name, value)
+    message = JobMessage(job_id="job_1_abc", movie_id=550, release_id="r1", release_title="M")
+    with mock_aws():
+        url = boto3.client("sqs").create_queue(QueueName="jobs")["QueueUrl"]
+        SqsQueue(url).send(message)
+        launcher = EcsLauncher(
+            cluster="missing",
+            task_definition="downloader",
+            subnets=["subnet-1"],
+            security_groups=[],
+            assign_public_ip=True,
+            container_name="downloader",
+        )
+        with pytest.raises(LaunchFailed):
+            launcher.launch(message)
+
+    calls = [(c["target"], c["method"], c["status"]) for c in logs.lines("upstream call")]
+    assert calls[0] == ("sqs", "SendMessage", 200)
+    assert calls[1][:2] == ("ecs", "RunTask")
+    assert calls[1][2] != 200

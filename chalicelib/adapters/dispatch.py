@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.adapters.aws_calls import log_calls
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.errors import JobError
 from chalicelib.logs import logger
@@ -84,7 +85,7 @@ class SqsQueue:
             if self._client is None:
                 import boto3
 
-                self._client = boto3.client("sqs")
+                self._client = log_calls(boto3.client("sqs"), "sqs")
             return self._client
 
 
@@ -146,7 +147,7 @@ class EcsLauncher:
             if self._client is None:
                 import boto3
 
-                self._client = boto3.client("ecs")
+                self._client = log_calls(boto3.client("ecs"), "ecs")
             return self._client
 
 

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.adapters.aws_calls import log_calls
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 
@@ -62,7 +63,7 @@ class ObjectStore:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        client = boto3.client(
             "s3",
             endpoint_url=self._endpoint_url,
             region_name="auto",
@@ -77,6 +78,7 @@ class ObjectStore:
                 read_timeout=30,
             ),
         )
+        return log_calls(client, "r2")
 
     def _ensure_bucket(self, client: S3Client) -> None:
         try:

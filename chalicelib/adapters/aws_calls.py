@@ -1,0 +1,49 @@
+"""One log line and one metric per boto3 call (R2, SQS, ECS), like ``logged_request`` for HTTP.
+
+botocore announces every API call on its event bus; hooking ``before-call`` / ``after-call`` /
+``after-call-error`` on a client covers every operation, paginated or retried, without wrapping each
+call site. Only the operation, HTTP status (or error class) and duration are logged: request
+parameters hold object keys and queue bodies, never needed to diagnose a slow or failing call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+
+from chalicelib.logs import logger
+from chalicelib.metrics import record_upstream
+
+Client = TypeVar("Client")
+
+_STARTED = "mod_started"
+
+
+def log_calls(client: Client, target: str) -> Client:
+    """``client`` with its calls logged under ``target`` (``r2``, ``sqs``, ``ecs``)."""
+    events: Any = client.meta.events  # type: ignore[attr-defined]
+
+    def started(context: dict[str, Any], **_: Any) -> None:
+        context[_STARTED] = time.perf_counter()
+
+    def finished(context: dict[str, Any], model: Any, http_response: Any = None, **_: Any) -> None:
+        status = getattr(http_response, "status_code", "error")
+        _log(target, model.name, status, context)
+
+    def failed(context: dict[str, Any], model: Any, exception: Exception, **_: Any) -> None:
+        _log(target, model.name, type(exception).__name__, context)
+
+    events.register("before-call", started)
+    events.register("after-call", finished)
+    events.register("after-call-error", failed)
+    return client
+
+
+def _log(target: str, operation: str, status: int | str, context: dict[str, Any]) -> None:
+    begun = context.get(_STARTED)
+    elapsed = round((time.perf_counter() - begun) * 1000, 1) if begun is not None else 0.0
+    logger.info(
+        "upstream call",
+        extra={"target": target, "method": operation, "status": status, "duration_ms": elapsed},
+    )
+    record_upstream(target, status, elapsed)
