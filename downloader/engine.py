@@ -31,6 +31,7 @@ from downloader.nzb import NzbFile
 from downloader.progress import Progress, ProgressCallback, SpeedMeter, eta
 from downloader.scheduler import Article, Scheduler, ServerState
 from downloader.servers import ServerConfig
+from downloader.watermark import Watermarks
 from downloader.writer import OutputFiles
 
 _BODY_OK = (220, 222)
@@ -94,13 +95,16 @@ class Engine:
         self.options = options or EngineOptions()
         self._on_progress = on_progress
 
-    def download(self, files: Sequence[NzbFile], folder: Path) -> DownloadResult:
-        """Fetch ``files`` into ``folder``; raises DownloadError when no server could be used."""
+    def download(
+        self, files: Sequence[NzbFile], folder: Path, *, watch: Watermarks | None = None
+    ) -> DownloadResult:
+        """Fetch ``files`` into ``folder``; raises DownloadError when no server could be used.
+        ``watch`` is told which bytes are final as they arrive (for the streaming tail)."""
         started = time.monotonic()
         for server in self.servers:
             server.limit = server.config.connections
         scheduler = Scheduler(files, self.servers, retries=self.options.retries)
-        outputs = OutputFiles(folder, files)
+        outputs = OutputFiles(folder, files, watch)
         threads = [
             threading.Thread(
                 target=self._connection,
@@ -270,6 +274,9 @@ class Engine:
             if _intact(response) and outputs.observe(
                 article.file_index, response.file_name, response.file_size
             ):
+                outputs.arrived(
+                    article.file_index, response.part_begin, response.part_end, response.file_size
+                )
                 scheduler.done(article)
             else:
                 scheduler.lacks(article, server, corrupt=True)
@@ -297,6 +304,8 @@ class Engine:
                 corrupt=tuple(sorted(tally.corrupt)),
                 is_par2=output.path.name.lower().endswith(".par2"),
             )
+            if outputs.watch is not None:
+                outputs.watch.settled(index, output.path, complete=results[index].complete)
 
     def _progress(self, scheduler: Scheduler, meter: SpeedMeter, elapsed: float) -> Progress:
         done, total = scheduler.done_bytes, scheduler.total_bytes

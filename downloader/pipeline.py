@@ -36,8 +36,11 @@ from downloader.repair import (
     verify_or_repair,
 )
 from downloader.servers import ServerConfig
+from downloader.stored import NotStreamable
+from downloader.streaming import StreamedTail, StreamOptions
 from downloader.unpack import UnpackError, inspect, main_video, unpack_release
-from downloader.upload import Uploader
+from downloader.upload import Uploaded, Uploader
+from downloader.watermark import Watermarks
 
 #: Download + unpacked copy + remuxed copy must fit on the task's disk.
 DISK_FACTOR = 2.5
@@ -60,12 +63,16 @@ class TaskContext:
     retention_hours: int
     max_release_bytes: int
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+    #: Remux and upload while downloading when the release allows it (``streaming.py``); None
+    #: always takes the sequential path.
+    streaming: StreamOptions | None = field(default_factory=StreamOptions)
 
 
 def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> None:
     """Process the job; raises ``JobFailed`` (or ``JobTakenAway``) when it cannot finish."""
     context.work_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{message.job_id}-", dir=context.work_root))
+    tail: StreamedTail | None = None
     try:
         nzb = _choose_release(message, context)
         downloads = workdir / "download"
@@ -79,36 +86,49 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.beat()
 
         engine = Engine(context.servers, context.engine_options, on_progress=on_progress)
-        result = _download(engine, nzb, downloads)
+        watch = Watermarks()
+        movie_key = f"movies/{message.job_id}/movie.mp4"
+        if context.streaming is not None:
+            tail = StreamedTail(
+                nzb,
+                watch,
+                context.uploader,
+                movie_key,
+                {"movie-id": str(message.movie_id)},
+                workdir / "stream",
+                context.streaming,
+            )
+        result = _download(engine, nzb, downloads, watch, tail)
         record_job_event(
             "ReleasesDownloaded",
             DownloadBytes=result.bytes,
             DownloadThroughput=result.bytes / max(result.seconds, 1e-3),
         )
-        files = _ensure_intact(engine, nzb, result, downloads)
+        files, intact = _ensure_intact(engine, nzb, result, downloads)
         reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
         reporter.preparing()
-        unpacked = unpack_release(files, workdir / "unpacked")
-        reporter.beat()
-        prepared = prepare(main_video(unpacked), _fresh(workdir / "output"))
-        reporter.beat()
-        key = f"movies/{message.job_id}/movie{prepared.extension}"
-        uploaded = context.uploader.upload(
-            prepared.path,
-            key,
-            content_type=prepared.content_type,
-            metadata={
-                "movie-id": str(message.movie_id),
-                "original-container": prepared.original_container[:200],
-            },
-            progress=on_upload,
-        )
+        uploaded = _stream_upload(tail, intact, reporter.beat)
+        if uploaded is None:
+            unpacked = unpack_release(files, workdir / "unpacked")
+            reporter.beat()
+            prepared = prepare(main_video(unpacked), _fresh(workdir / "output"))
+            reporter.beat()
+            uploaded = context.uploader.upload(
+                prepared.path,
+                f"movies/{message.job_id}/movie{prepared.extension}",
+                content_type=prepared.content_type,
+                metadata={
+                    "movie-id": str(message.movie_id),
+                    "original-container": prepared.original_container[:200],
+                },
+                progress=on_upload,
+            )
         record_job_event(
             "MoviesUploaded", UploadThroughput=uploaded.size_bytes / max(uploaded.seconds, 1e-3)
         )
         reporter.ready(
-            object_key=key,
-            content_type=prepared.content_type,
+            object_key=uploaded.key,
+            content_type=uploaded.content_type,
             size_bytes=uploaded.size_bytes,
             retention_hours=context.retention_hours,
         )
@@ -131,6 +151,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             raise JobFailed("the task ran out of disk space", "disk") from None
         raise
     finally:
+        if tail is not None:
+            tail.abort("the job stopped")  # a no-op once the tail finished
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -170,34 +192,60 @@ def _choose_release(message: JobMessage, context: TaskContext) -> Nzb:
     raise JobFailed(f"no usable release ({reason})" if len(skipped) > 1 else reason, cls)
 
 
-def _download(engine: Engine, nzb: Nzb, folder: Path) -> DownloadResult:
-    """Data files and the par2 index; a RAR set's first volume alone first, to see a password."""
+def _download(
+    engine: Engine, nzb: Nzb, folder: Path, watch: Watermarks, tail: StreamedTail | None
+) -> DownloadResult:
+    """Data files and the par2 index; a RAR set's first volume alone first, to see a password.
+    The streaming tail, if any, starts once that volume has shown what the set holds."""
     wanted = [f for f in nzb.files if not f.is_par2_recovery]
     firsts = [f for f in wanted if f.rar_volume == 0]
     if firsts:
-        early = engine.download(firsts, folder)
+        early = engine.download(firsts, folder, watch=watch)
         for result in early.files:
             if result.complete and inspect(result.path).encrypted:
                 raise UnpackError("password-protected archive", "password")
-        rest = engine.download([f for f in wanted if f not in firsts], folder)
+        if tail is not None:
+            tail.begin(early.files)
+        rest = engine.download([f for f in wanted if f not in firsts], folder, watch=watch)
         return DownloadResult(
             early.files + rest.files,
             early.bytes + rest.bytes,
             early.seconds + rest.seconds,
             {**early.server_failures, **rest.server_failures},
         )
-    return engine.download(wanted, folder)
+    if tail is not None:
+        tail.begin(())
+    return engine.download(wanted, folder, watch=watch)
 
 
-def _ensure_intact(engine: Engine, nzb: Nzb, result: DownloadResult, folder: Path) -> list[Path]:
-    """The downloaded data files, verified (quick check or par2) and repaired when needed."""
+def _stream_upload(
+    tail: StreamedTail | None, intact: bool, beat: Callable[[], object]
+) -> Uploaded | None:
+    """The streamed upload, completed now that the download is verified; None when there is none
+    (not attempted, abandoned, or par2 had to repair, so the bytes streamed were not final)."""
+    if tail is None or not tail.active:
+        return None
+    if not intact:
+        tail.abort("par2 had to verify or repair the download")
+        return None
+    try:
+        return tail.finish(beat)
+    except NotStreamable:
+        return None
+
+
+def _ensure_intact(
+    engine: Engine, nzb: Nzb, result: DownloadResult, folder: Path
+) -> tuple[list[Path], bool]:
+    """The downloaded data files, verified (quick check or par2) and repaired when needed, and
+    whether they were intact as downloaded (every article good and the quick check passed)."""
     data = [f.path for f in result.files if not f.is_par2 and f.path.exists()]
     indexes = [f.path for f in result.files if f.is_par2 and f.complete]
     missing = sum(len(f.missing) + len(f.corrupt) for f in result.files)
     articles = sum(f.segments for f in result.files) or 1
     if not indexes:
         if result.complete:
-            return data
+            return data, True
         raise JobFailed(
             f"{missing / articles:.0%} of articles missing and no recovery data", "missing_articles"
         )
@@ -205,7 +253,7 @@ def _ensure_intact(engine: Engine, nzb: Nzb, result: DownloadResult, folder: Pat
     index = read_index(index_path)
     restore_names(index, data)
     if result.complete and quick_check(index, folder):
-        return _data_files(folder)
+        return _data_files(folder), True
     volumes = sorted((f for f in nzb.files if f.is_par2_recovery), key=lambda f: f.bytes)
     verdict = verify_or_repair(index_path, repair=True)
     while not verdict.ok and volumes:
@@ -219,7 +267,7 @@ def _ensure_intact(engine: Engine, nzb: Nzb, result: DownloadResult, folder: Pat
             "recovery data",
             "missing_articles",
         )
-    return _data_files(folder)
+    return _data_files(folder), False
 
 
 def _enough_volumes(volumes: list[NzbFile], blocks: int) -> list[NzbFile]:

@@ -75,6 +75,11 @@ class Prepared:
 
 
 def probe(path: Path, *, ffprobe: str = "ffprobe") -> Probe:
+    return parse_probe(probe_data(path, ffprobe=ffprobe))
+
+
+def probe_data(path: Path, *, ffprobe: str = "ffprobe") -> dict[str, Any]:
+    """ffprobe's JSON for the file's format and streams (the streaming tail reads rates from it)."""
     result = _run(
         [
             ffprobe,
@@ -89,6 +94,10 @@ def probe(path: Path, *, ffprobe: str = "ffprobe") -> Probe:
         "the video could not be read",
     )
     data: dict[str, Any] = json.loads(result.stdout or "{}")
+    return data
+
+
+def parse_probe(data: dict[str, Any]) -> Probe:
     streams = data.get("streams") or []
     video = next(
         (
@@ -147,15 +156,23 @@ def prepare(
             remuxed=False,
         )
     target = out_dir / "movie.mp4"
-    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source), "-map", "0:v:0"]
-    if chosen.audio_index is not None:
-        command += ["-map", f"0:{chosen.audio_index}"]
-        command += ["-c:a", "aac", "-b:a", "192k"] if chosen.transcode_audio else ["-c:a", "copy"]
-    command += ["-c:v", "copy", "-sn", "-dn", "-movflags", "+faststart"]
-    if found.video_codec == "hevc":
-        command += ["-tag:v", "hvc1"]  # what Safari and Apple players require for HEVC in MP4
+    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source)]
+    command += [*remux_arguments(found, chosen), "-movflags", "+faststart"]
     _run([*command, str(target)], "the video could not be converted for browsers")
     return Prepared(target, ".mp4", "video/mp4", found.container, remuxed=True)
+
+
+def remux_arguments(found: Probe, chosen: Plan) -> list[str]:
+    """ffmpeg's output options for a ``remux`` plan, shared with the streaming tail so both paths
+    keep the same streams; where the index goes (``+faststart`` or ``-moov_size``) is the caller's."""
+    arguments = ["-map", "0:v:0"]
+    if chosen.audio_index is not None:
+        arguments += ["-map", f"0:{chosen.audio_index}"]
+        arguments += ["-c:a", "aac", "-b:a", "192k"] if chosen.transcode_audio else ["-c:a", "copy"]
+    arguments += ["-c:v", "copy", "-sn", "-dn"]
+    if found.video_codec == "hevc":
+        arguments += ["-tag:v", "hvc1"]  # what Safari and Apple players require for HEVC in MP4
+    return arguments
 
 
 def _run(command: list[str], failure: str) -> subprocess.CompletedProcess[str]:

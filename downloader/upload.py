@@ -65,6 +65,10 @@ class Uploader:
         self._attempts = attempts
         self._sleep = sleep
 
+    @property
+    def workers(self) -> int:
+        return self._workers
+
     def upload(
         self,
         path: Path,
@@ -78,12 +82,7 @@ class Uploader:
         size = path.stat().st_size
         part_size = part_size_for(size, self._part_size)
         count = max(1, -(-size // part_size))
-        try:
-            upload_id = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=key, ContentType=content_type, Metadata=metadata or {}
-            )["UploadId"]
-        except Exception as exc:
-            raise StorageError(f"could not start the upload ({_code(exc)})") from None
+        upload_id = self.begin(key, content_type=content_type, metadata=metadata)
         done = 0
         lock = threading.Lock()
 
@@ -104,21 +103,46 @@ class Uploader:
         try:
             with ThreadPoolExecutor(max_workers=self._workers) as pool:
                 parts = list(pool.map(send, range(1, count + 1)))
-            self._client.complete_multipart_upload(
-                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
         except BaseException as exc:
-            self._abort(key, upload_id)
+            self.abort(key, upload_id)
             if isinstance(exc, StorageError):
                 raise
             if isinstance(exc, Exception):
                 raise StorageError(f"the upload failed ({_code(exc)})") from None
             raise
+        self.complete(key, upload_id, parts, size)
+        return Uploaded(key, size, content_type, count, time.monotonic() - started)
+
+    # -- the steps, for callers that produce the parts themselves (the streaming tail) ----------
+
+    def begin(self, key: str, *, content_type: str, metadata: dict[str, str] | None = None) -> str:
+        """Start a multipart upload; returns its id. The caller must ``complete`` or ``abort`` it."""
+        try:
+            return self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=key, ContentType=content_type, Metadata=metadata or {}
+            )["UploadId"]
+        except Exception as exc:
+            raise StorageError(f"could not start the upload ({_code(exc)})") from None
+
+    def put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """Send one part (retried); returns its ETag. Sending a number again replaces the part."""
+        return self._put_part(key, upload_id, number, body)
+
+    def complete(
+        self, key: str, upload_id: str, parts: list[CompletedPartTypeDef], size: int
+    ) -> None:
+        """Assemble the object from ``parts`` (aborting on failure) and check it has ``size`` bytes."""
+        try:
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except Exception as exc:
+            self.abort(key, upload_id)
+            raise StorageError(f"the upload failed ({_code(exc)})") from None
         stored = self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"]
         if stored != size:
             self._client.delete_object(Bucket=self._bucket, Key=key)
             raise StorageError(f"the uploaded object has {stored} bytes, the file {size}")
-        return Uploaded(key, size, content_type, count, time.monotonic() - started)
 
     def _put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
         for attempt in range(1, self._attempts + 1):
@@ -139,7 +163,8 @@ class Uploader:
                 self._sleep(0.5 * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _abort(self, key: str, upload_id: str) -> None:
+    def abort(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload so no orphaned parts keep billing storage (never raises)."""
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
         except Exception as exc:  # the bucket's lifecycle rule is the backstop

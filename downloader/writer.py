@@ -21,6 +21,7 @@ from pathlib import Path
 import sabctools
 
 from downloader.nzb import NzbFile
+from downloader.watermark import Watermarks
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 _HAS_EXTENSION = re.compile(r"\.[A-Za-z0-9]{2,4}$")
@@ -66,10 +67,14 @@ class OutputFile:
 
 
 class OutputFiles:
-    """The files of one download in ``folder``; thread-safe."""
+    """The files of one download in ``folder``; thread-safe. ``watch``, when given, learns each
+    file's path and every intact part, so a reader can follow the files while they download."""
 
-    def __init__(self, folder: Path, files: Sequence[NzbFile]) -> None:
+    def __init__(
+        self, folder: Path, files: Sequence[NzbFile], watch: Watermarks | None = None
+    ) -> None:
         self.folder = folder
+        self.watch = watch
         folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._taken: set[str] = {path.name for path in folder.iterdir()}
@@ -79,6 +84,8 @@ class OutputFiles:
             provisional = name is None
             name = self._unique(name or f"file{nzb_file.index + 1:04d}.partial")
             self.files[nzb_file.index] = OutputFile(folder, nzb_file, name, not provisional)
+            if watch is not None:
+                watch.opened(nzb_file.index, folder / name)
 
     def writer(self, index: int) -> sabctools.FileWriter:
         with self._lock:
@@ -93,6 +100,11 @@ class OutputFiles:
                 output.yenc_name = yenc_name
                 return True
             return output.size == file_size
+
+    def arrived(self, index: int, begin: int, end: int, size: int) -> None:
+        """A part ``[begin, end)`` is written and its CRC was good."""
+        if self.watch is not None:
+            self.watch.arrived(index, begin, end, size)
 
     def finish(self, index: int) -> OutputFile:
         """Close the file, cut it to its declared size and give it its final name."""

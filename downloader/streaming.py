@@ -1,0 +1,418 @@
+"""The streaming tail: remux and upload the movie while it is still downloading, when that is safe.
+
+Done one after the other, time to ready is download + unpack + remux + upload, about twice the
+download alone (bench/README.md). Done here, the movie's verified bytes are read in order as they
+arrive (``watermark.py``), straight out of the volumes of a stored RAR5 set (``stored.py``) or from a
+plain video file, and piped into ffmpeg, which remuxes to MP4 with the index reserved at the front
+(``-moov_size``) instead of moved there at the end (``+faststart``), so every byte past the index is
+final once written and is uploaded while the download goes on (``growing.py``).
+
+It is a fast path with a way out at every step. Streaming is only attempted for a Matroska movie that
+the ordinary path would remux, alone in a stored, unencrypted RAR5 set named in order (or posted as
+a plain file), and it is abandoned — ffmpeg killed, the multipart upload aborted, its files removed —
+the moment anything is off: an article missing or damaged (par2 must repair, so the bytes read so far
+are not the final ones), a header that does not continue the set, a CRC that does not match, ffmpeg
+failing or finding its reserved index space too small. The pipeline then runs the sequential path as
+before. The upload is only completed after the pipeline has verified the download (QuickCheck).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rarfile
+
+from chalicelib.logs import logger
+from downloader.engine import FileResult
+from downloader.growing import GrowingUpload, check_layout
+from downloader.nzb import Nzb
+from downloader.remux import MediaError, parse_probe, plan, probe_data, remux_arguments
+from downloader.stored import NeedMore, NotStreamable, Slice, check_next, read_slice, read_tail
+from downloader.unpack import VIDEO_EXTENSIONS, first_volumes, is_rar_volume
+from downloader.upload import MIB, Uploaded, Uploader, part_size_for
+from downloader.watermark import StreamCancelled, Watermarks
+
+CHUNK = MIB
+HEAD_BYTES = 64 * 1024
+#: Index bytes reserved per sample (stsz 4, ctts 8, stco/stsc per chunk…: about twice the need).
+MOOV_PER_SAMPLE = 24
+MOOV_BASE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    #: Smaller than the sequential upload's parts: the parts left for the end are what remains
+    #: on the critical path.
+    part_size: int = 8 * MIB
+    #: The start of the movie ffprobe reads to plan the remux (Matroska keeps its tracks and
+    #: duration at the front).
+    probe_bytes: int = 4 * MIB
+    #: Told ``streamed`` or why the tail was not used or was abandoned (logs, tests, benchmark).
+    on_outcome: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """NZB file indexes holding the movie, in order; ``rar`` when they are stored RAR5 volumes."""
+
+    files: tuple[int, ...]
+    rar: bool
+
+
+def plan_source(nzb: Nzb, firsts: Sequence[FileResult]) -> Source:
+    """Where the movie is, if the release is one the tail can read; else ``NotStreamable``."""
+    data = [f for f in nzb.files if not f.is_par2]
+    names = [f.subject_name or "" for f in data]
+    volumes = [f for f in data if is_rar_volume(Path(f.subject_name or "x"))]
+    loose_videos = [n for n in names if Path(n).suffix.lower() in VIDEO_EXTENSIONS]
+    if not volumes:
+        if len(loose_videos) != 1 or any(not n for n in names):
+            raise NotStreamable("not exactly one named video file")
+        return Source((data[names.index(loose_videos[0])].index,), rar=False)
+    if loose_videos:
+        raise NotStreamable("video files next to the archive")
+    ordered = sorted(volumes, key=lambda f: f.rar_volume if f.rar_volume is not None else -1)
+    paths = [Path(f.subject_name or "") for f in ordered]
+    if [f.rar_volume for f in ordered] != list(range(len(ordered))) or len(
+        first_volumes(paths)
+    ) != 1:
+        raise NotStreamable("not one RAR set named in order")
+    if len(firsts) != 1 or not firsts[0].complete:
+        raise NotStreamable("the first volume did not arrive intact")
+    first = firsts[0]
+    try:
+        with rarfile.RarFile(first.path) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if archive.needs_password() or any(info.needs_password() for info in members):
+                raise NotStreamable("encrypted archive")
+            if any(info.compress_type != rarfile.RAR_M0 for info in members):
+                raise NotStreamable("compressed archive")
+            if len(members) != 1:
+                raise NotStreamable("more than one file in the archive")
+            if Path(members[0].filename).suffix.lower() not in (".mkv", ".webm"):
+                raise NotStreamable("the archive holds no Matroska video")
+    except rarfile.Error as exc:
+        raise NotStreamable(f"unreadable first volume ({exc})") from None
+    return Source(tuple(f.index for f in ordered), rar=True)
+
+
+class StreamedTail:
+    """One job's tail: ``begin`` after the first volume, ``finish`` once verified, or ``abort``."""
+
+    def __init__(
+        self,
+        nzb: Nzb,
+        watch: Watermarks,
+        uploader: Uploader,
+        key: str,
+        metadata: dict[str, str],
+        folder: Path,
+        options: StreamOptions,
+    ) -> None:
+        self._nzb, self._watch, self._uploader = nzb, watch, uploader
+        self._key, self._metadata, self._folder, self._options = key, metadata, folder, options
+        self._output = folder / "movie.mp4"
+        self._reader: threading.Thread | None = None
+        self._ffmpeg: subprocess.Popen[bytes] | None = None
+        self._upload: GrowingUpload | None = None
+        self._lock = threading.Lock()
+        self._failure: str | None = None
+        self._closed = False
+        self._started = time.monotonic()
+        self.container = ""
+
+    @property
+    def active(self) -> bool:
+        return self._reader is not None and not self._closed
+
+    def begin(self, firsts: Sequence[FileResult]) -> None:
+        """Start reading if the release allows it (``firsts``: the first volumes, downloaded)."""
+        try:
+            source = plan_source(self._nzb, firsts)
+        except NotStreamable as exc:
+            self._closed = True
+            self._outcome(f"not attempted: {exc}")
+            return
+        self._folder.mkdir(parents=True, exist_ok=True)
+        self._reader = threading.Thread(target=self._read, args=(source,), daemon=True)
+        self._reader.start()
+
+    def finish(self, beat: Callable[[], object]) -> Uploaded:
+        """After the download was verified intact: end the remux, send the remaining parts and
+        complete the upload. Raises ``NotStreamable`` (everything cleaned up) when the tail failed."""
+        self._watch.over()
+        assert self._reader is not None
+        while self._reader.is_alive():
+            self._reader.join(1.0)
+            beat()
+        try:
+            if self._failure or self._ffmpeg is None or self._upload is None:
+                raise NotStreamable(self._failure or "the stream did not start")
+            while (code := self._poll_ffmpeg()) is None:
+                beat()
+            if code != 0 or self._ffmpeg_error():  # at ``-v error`` any message is a failure
+                raise NotStreamable(f"ffmpeg failed: {self._ffmpeg_error() or f'exit {code}'}")
+            check_layout(self._output)
+            size = self._output.stat().st_size
+            parts = self._upload.finish(size)
+            self._uploader.complete(self._key, self._upload.upload_id, parts, size)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, NotStreamable) else f"{type(exc).__name__}: {exc}"
+            self.abort(reason)
+            raise NotStreamable(reason) from None
+        self._closed = True
+        self._upload.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+        self._outcome(f"streamed ({self._upload.early} of {len(parts)} parts early)")
+        return Uploaded(self._key, size, "video/mp4", len(parts), time.monotonic() - self._started)
+
+    def abort(self, reason: str) -> None:
+        """Stop everything and leave nothing behind: no process, no open upload, no files."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._failure = self._failure or reason
+        if self._reader is None:  # never started: nothing to undo or report
+            return
+        self._watch.cancel()
+        self._kill_ffmpeg()
+        if self._reader is not None:
+            self._reader.join()
+        if self._upload is not None:
+            self._upload.close()
+            self._uploader.abort(self._key, self._upload.upload_id)
+        shutil.rmtree(self._folder, ignore_errors=True)
+        self._outcome(f"fallback: {reason}")
+
+    # -- the reader thread ---------------------------------------------------------------------
+
+    def _read(self, source: Source) -> None:
+        try:
+            head = bytearray()
+            for chunk in self._movie(source):
+                if self._ffmpeg is None:
+                    head += chunk
+                    if len(head) >= self._options.probe_bytes:
+                        self._start(bytes(head))
+                else:
+                    self._feed(chunk)
+            if self._ffmpeg is None:
+                self._start(bytes(head))
+            assert self._ffmpeg is not None
+            assert self._ffmpeg.stdin is not None
+            self._ffmpeg.stdin.close()
+        except StreamCancelled:
+            pass
+        except (NotStreamable, MediaError, OSError, ValueError) as exc:
+            self._fail(str(exc) or type(exc).__name__)
+        except Exception as exc:  # a bug must cost the fast path, never the job
+            logger.exception("streaming tail crashed")
+            self._fail(f"internal error ({type(exc).__name__})")
+
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            self._failure = self._failure or reason
+        self._kill_ffmpeg()
+
+    def _movie(self, source: Source) -> Iterator[bytes]:
+        if not source.rar:
+            state = self._watch.wait(source.files[0], 0)
+            while state.size is None and not state.done:
+                state = self._watch.wait(source.files[0], 0)
+            yield from self._range(source.files[0], 0, state.size or 0)
+            return
+        previous: Slice | None = None
+        whole, total = 0, 0
+        for number, index in enumerate(source.files):
+            current, volume_size = self._slice(index)
+            check_next(previous, current, volume_size, number)
+            crc = 0
+            for chunk in self._range(index, current.data_offset, current.data_size):
+                crc, whole = zlib.crc32(chunk, crc), zlib.crc32(chunk, whole)
+                total += len(chunk)
+                yield chunk
+            previous = current
+            if current.split_after:
+                if current.crc is not None and crc != current.crc:
+                    raise NotStreamable(f"volume {number + 1}'s data does not match its CRC")
+                continue
+            if current.crc is not None and whole != current.crc:
+                raise NotStreamable("the file does not match its CRC")
+            end = current.data_offset + current.data_size
+            read_tail(b"".join(self._range(index, end, min(volume_size - end, HEAD_BYTES))))
+            if number != len(source.files) - 1 or total != current.file_size:
+                raise NotStreamable("the set holds more than the movie")
+            return
+        raise NotStreamable("the set ends before the movie does")
+
+    def _slice(self, index: int) -> tuple[Slice, int]:
+        """The volume's slice, from its headers once enough of it has arrived."""
+        wanted = HEAD_BYTES
+        while True:
+            state = self._watch.wait(index, 0)
+            if state.size is None:
+                if state.done:
+                    raise NotStreamable("a volume did not arrive")
+                continue
+            wanted = min(wanted, state.size)
+            head = b"".join(self._range(index, 0, wanted))
+            try:
+                return read_slice(head), state.size
+            except NeedMore:
+                if wanted >= state.size:
+                    raise NotStreamable("a volume ends inside its headers") from None
+                wanted *= 4
+
+    def _range(self, index: int, offset: int, length: int) -> Iterator[bytes]:
+        """Bytes ``[offset, offset + length)`` of the file, each as soon as it is final."""
+        position, end = offset, offset + length
+        descriptor: int | None = None
+        try:
+            while position < end:
+                state = self._watch.wait(index, position)
+                if state.mark <= position:
+                    if state.done:
+                        raise NotStreamable("an article is missing or damaged; par2 must repair")
+                    continue
+                if descriptor is None:
+                    descriptor = self._open(index)
+                upto = min(end, state.mark, position + CHUNK)
+                data = os.pread(descriptor, upto - position, position)
+                if len(data) != upto - position:
+                    raise NotStreamable("a downloaded file is shorter than its articles")
+                position = upto
+                yield data
+        finally:
+            if descriptor is not None:
+                os.close(descriptor)
+
+    def _open(self, index: int) -> int:
+        """The file's descriptor; the engine may be renaming it right now, so look again briefly."""
+        for _ in range(100):
+            path = self._watch.wait(index, -1, timeout=0).path
+            try:
+                if path is not None:
+                    return os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.02)
+        raise NotStreamable("a downloaded file disappeared")
+
+    # -- ffmpeg --------------------------------------------------------------------------------
+
+    def _start(self, head: bytes) -> None:
+        """Plan the remux from the movie's first bytes, open the upload and start ffmpeg."""
+        sample = self._folder / "head.mkv"
+        sample.write_bytes(head)
+        data = probe_data(sample, ffprobe=self._options.ffprobe)
+        sample.unlink()
+        found = parse_probe(data)
+        chosen = plan(found)
+        if "matroska" not in found.container or chosen.action != "remux":
+            raise NotStreamable("the movie is not a Matroska file to remux")
+        reserved = moov_estimate(data)
+        self.container = found.container
+        part_size = part_size_for(2 * self._nzb.bytes, self._options.part_size)
+        upload_id = self._uploader.begin(
+            self._key,
+            content_type="video/mp4",
+            metadata={**self._metadata, "original-container": found.container[:200]},
+        )
+        self._upload = GrowingUpload(
+            self._uploader,
+            self._key,
+            upload_id,
+            self._output,
+            part_size=part_size,
+            reserved=reserved,
+            workers=self._uploader.workers,
+        )
+        command = [self._options.ffmpeg, "-v", "error", "-y", "-f", "matroska", "-i", "pipe:0"]
+        command += [*remux_arguments(found, chosen), "-moov_size", str(reserved)]
+        with self._lock:
+            if self._closed or self._failure:
+                raise StreamCancelled
+            with (self._folder / "ffmpeg.log").open("wb") as log:
+                self._ffmpeg = subprocess.Popen(
+                    [*command, "-f", "mp4", str(self._output)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+        self._upload.start()
+        self._feed(head)
+
+    def _feed(self, chunk: bytes) -> None:
+        assert self._ffmpeg is not None
+        assert self._ffmpeg.stdin is not None
+        try:
+            self._ffmpeg.stdin.write(chunk)
+        except BrokenPipeError:
+            raise NotStreamable(
+                f"ffmpeg stopped reading: {self._ffmpeg_error() or 'no message'}"
+            ) from None
+
+    def _poll_ffmpeg(self) -> int | None:
+        assert self._ffmpeg is not None
+        try:
+            return self._ffmpeg.wait(1.0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _ffmpeg_error(self) -> str:
+        try:
+            lines = (self._folder / "ffmpeg.log").read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        return lines[-1] if lines else ""
+
+    def _kill_ffmpeg(self) -> None:
+        with self._lock:
+            process = self._ffmpeg
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def _outcome(self, outcome: str) -> None:
+        logger.info("streaming tail", extra={"outcome": outcome})
+        if self._options.on_outcome is not None:
+            self._options.on_outcome(outcome)
+
+
+def moov_estimate(data: dict[str, Any]) -> int:
+    """Bytes to reserve for the MP4 index, from the duration and each stream's sample rate, about
+    twice what the muxer needs: too little costs the whole fast path (ffmpeg then fails)."""
+    duration = float((data.get("format") or {}).get("duration") or 0)
+    if duration <= 0:
+        raise NotStreamable("the movie's duration is unknown")
+    per_second = 0.0
+    for stream in data.get("streams") or []:
+        if stream.get("codec_type") == "video":
+            rates = (stream.get("avg_frame_rate"), stream.get("r_frame_rate"))
+            per_second += max(_rate(str(rate or "0/1")) for rate in rates)
+        elif stream.get("codec_type") == "audio":
+            per_second += float(stream.get("sample_rate") or 48000) / 960  # Opus: shortest frames
+    return MOOV_BASE + int(duration * per_second * MOOV_PER_SAMPLE)
+
+
+def _rate(fraction: str) -> float:
+    """Frames per second from ffprobe's ``num/den``: at most 120 (Matroska may say 1000/1), 60
+    when unknown."""
+    number, _, denominator = fraction.partition("/")
+    try:
+        value = float(number) / float(denominator or 1)
+    except (ValueError, ZeroDivisionError):
+        value = 0.0
+    return min(value, 120.0) if value > 0 else 60.0
