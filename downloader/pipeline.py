@@ -25,7 +25,7 @@ from downloader.engine import DownloadResult, Engine, EngineOptions
 from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError
 from downloader.lifecycle import JobReporter
 from downloader.nzb import Nzb, NzbFile
-from downloader.progress import Progress
+from downloader.progress import Progress, ReleaseProgress
 from downloader.remux import MediaError, prepare
 from downloader.repair import (
     RepairError,
@@ -82,10 +82,13 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 progress.done_bytes, progress.total_bytes, progress.speed_bps, progress.eta_seconds
             )
 
+        wanted_bytes = sum(f.bytes for f in nzb.files if not f.is_par2_recovery)
+        release_progress = ReleaseProgress(wanted_bytes, on_progress)
+
         def on_upload(_done: int) -> None:
             reporter.beat()
 
-        engine = Engine(context.servers, context.engine_options, on_progress=on_progress)
+        engine = Engine(context.servers, context.engine_options, on_progress=release_progress)
         watch = Watermarks()
         movie_key = f"movies/{message.job_id}/movie.mp4"
         if context.streaming is not None:
@@ -98,7 +101,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 workdir / "stream",
                 context.streaming,
             )
-        result = _download(engine, nzb, downloads, watch, tail)
+        result = _download(engine, nzb, downloads, watch, tail, release_progress)
         record_job_event(
             "ReleasesDownloaded",
             DownloadBytes=result.bytes,
@@ -193,7 +196,12 @@ def _choose_release(message: JobMessage, context: TaskContext) -> Nzb:
 
 
 def _download(
-    engine: Engine, nzb: Nzb, folder: Path, watch: Watermarks, tail: StreamedTail | None
+    engine: Engine,
+    nzb: Nzb,
+    folder: Path,
+    watch: Watermarks,
+    tail: StreamedTail | None,
+    progress: ReleaseProgress,
 ) -> DownloadResult:
     """Data files and the par2 index; a RAR set's first volume alone first, to see a password.
     The streaming tail, if any, starts once that volume has shown what the set holds."""
@@ -201,12 +209,14 @@ def _download(
     firsts = [f for f in wanted if f.rar_volume == 0]
     if firsts:
         early = engine.download(firsts, folder, watch=watch)
+        progress.next_run()
         for result in early.files:
             if result.complete and inspect(result.path).encrypted:
                 raise UnpackError("password-protected archive", "password")
         if tail is not None:
             tail.begin(early.files)
         rest = engine.download([f for f in wanted if f not in firsts], folder, watch=watch)
+        progress.next_run()  # par2 recovery volumes, if needed, count beyond 100 % (capped)
         return DownloadResult(
             early.files + rest.files,
             early.bytes + rest.bytes,
@@ -215,7 +225,9 @@ def _download(
         )
     if tail is not None:
         tail.begin(())
-    return engine.download(wanted, folder, watch=watch)
+    result = engine.download(wanted, folder, watch=watch)
+    progress.next_run()
+    return result
 
 
 def _stream_upload(

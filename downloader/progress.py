@@ -85,3 +85,39 @@ def render_bar(progress: Progress, width: int = 30) -> str:
         f"{human_bytes(progress.done_bytes)} / {human_bytes(progress.total_bytes)}  "
         f"{human_bytes(progress.speed_bps)}/s  ETA {human_duration(progress.eta_seconds)}{failed}"
     )
+
+
+class ReleaseProgress:
+    """One release's progress across several engine runs (a RAR set's first volume is fetched
+    alone, to see a password early), so the job's percentage never jumps back.
+
+    Each engine run counts from zero against its own files; this adds what earlier runs finished
+    and measures everything against the release's total.
+    """
+
+    def __init__(self, total_bytes: int, report: Callable[[Progress], object]) -> None:
+        self._total = total_bytes
+        self._report = report
+        self._earlier = 0
+        self._current = 0
+
+    def __call__(self, progress: Progress) -> None:
+        self._current = progress.done_bytes
+        done = min(self._earlier + progress.done_bytes, self._total)
+        self._report(
+            Progress(
+                done_bytes=done,
+                total_bytes=self._total,
+                speed_bps=progress.speed_bps,
+                eta_seconds=eta(self._total - done, progress.speed_bps),
+                articles_done=progress.articles_done,
+                articles_total=progress.articles_total,
+                articles_failed=progress.articles_failed,
+                elapsed_seconds=progress.elapsed_seconds,
+            )
+        )
+
+    def next_run(self) -> None:
+        """The engine run just finished; the next one starts counting from zero."""
+        self._earlier += self._current
+        self._current = 0

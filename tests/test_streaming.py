@@ -130,6 +130,7 @@ def ready_movie(
     assert job.status is JobStatus.READY
     assert job.object_key == f"movies/{message.job_id}/movie.mp4"
     assert reporter.statuses[-2:] == ["preparing", "ready"]
+    assert reporter.percents == sorted(reporter.percents)  # across the engine's runs too
     assert reporter.percents[-1] == 100.0
     assert s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", []) == []
     assert list((tmp_path / "work").iterdir()) == []
