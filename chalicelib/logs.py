@@ -41,6 +41,13 @@ def register_secret(value: str) -> None:
             _registered.add(value)
 
 
+def forget_registered_secrets() -> None:
+    """Drop every registered credential: tests register throwaway passwords like "pw" that would
+    otherwise scrub unrelated text (a job id containing "pw") in later tests' logs."""
+    with _registered_lock:
+        _registered.clear()
+
+
 def current_secrets() -> list[str]:
     """Every credential this process knows, longest first so overlapping values scrub fully."""
     found = set(_registered)

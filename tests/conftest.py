@@ -19,7 +19,7 @@ from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
 from chalicelib.cache import TTLCache
-from chalicelib.logs import logger
+from chalicelib.logs import forget_registered_secrets, logger
 from tests.contract import load_contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +89,13 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def _isolated_secrets() -> Iterator[None]:
+    """Secrets registered by one test (NNTP passwords) must not scrub another test's logs."""
+    yield
+    forget_registered_secrets()
 
 
 @pytest.fixture
