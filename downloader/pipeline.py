@@ -225,9 +225,9 @@ def _download(
         )
     if tail is not None:
         tail.begin(())
-    result = engine.download(wanted, folder, watch=watch)
+    downloaded = engine.download(wanted, folder, watch=watch)
     progress.next_run()
-    return result
+    return downloaded
 
 
 def _stream_upload(
