@@ -5,7 +5,7 @@
 
 A release is built the way movies are posted: an H.264/AAC Matroska file of ``--size`` (a short
 encoded clip looped with ``-c copy``), packed into stored RAR5 volumes (``-m0``, what movie releases
-use; written by ``write_rar5_stored`` below because no RAR writer exists in Debian main or on PyPI,
+use; written by ``sandbox.rar`` because no RAR writer exists in Debian main or on PyPI,
 and checked with unar's ``lsar -t`` and bsdtar) and protected by par2 with ``--recovery`` recovery
 data. Our asyncio test server serves it on loopback; moto's ThreadedMotoServer stands in for R2, as in
 ``make run``; the job lives in a SQLite store.
@@ -37,11 +37,9 @@ import logging
 import random
 import shutil
 import statistics
-import struct
 import subprocess
 import tempfile
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -67,91 +65,11 @@ from downloader.repair import par2_binary
 from downloader.servers import ServerConfig, parse_server
 from downloader.streaming import StreamOptions
 from downloader.upload import Uploader
+from sandbox.rar import pack_file
 from tests.servers.nntp_server import Knobs, NntpTestServer
 
 BUCKET = "movies-bench"
 SEGMENT = 768_000  # a typical article: 750 KiB of data
-
-# -- a stored RAR5 writer ------------------------------------------------------------------------
-
-RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
-_MAIN, _FILE, _END = 1, 2, 5
-_HAS_DATA, _SPLIT_BEFORE, _SPLIT_AFTER = 0x02, 0x08, 0x10
-_IS_VOLUME, _HAS_VOLUME_NUMBER = 0x01, 0x02
-_HAS_MTIME, _HAS_CRC = 0x02, 0x04
-_HOST_UNIX = 1
-_COPY = 4 * MIB
-
-
-def _vint(value: int) -> bytes:
-    """RAR5's variable-length integer: 7 bits a byte, least significant first."""
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _block(kind: int, flags: int, body: bytes, data_size: int | None = None) -> bytes:
-    """One header block: CRC32 of what follows it, its size, type, flags, [data size], body."""
-    fields = _vint(kind) + _vint(flags | (_HAS_DATA if data_size is not None else 0))
-    fields += (_vint(data_size) if data_size is not None else b"") + body
-    sized = _vint(len(fields)) + fields
-    return struct.pack("<I", zlib.crc32(sized)) + sized
-
-
-def _file_block(name: bytes, size: int, part: int, crc: int, *, first: bool, last: bool) -> bytes:
-    flags = (0 if first else _SPLIT_BEFORE) | (0 if last else _SPLIT_AFTER)
-    body = _vint(_HAS_MTIME | _HAS_CRC) + _vint(size) + _vint(0o100644)
-    body += struct.pack("<II", 1_700_000_000, crc)
-    body += _vint(0) + _vint(_HOST_UNIX) + _vint(len(name)) + name  # method 0: stored
-    return _block(_FILE, flags, body, part)
-
-
-def write_rar5_stored(source: Path, folder: Path, volume_size: int) -> list[Path]:
-    """Pack ``source`` into stored (``-m0``) RAR5 volumes ``<stem>.partNN.rar`` of about
-    ``volume_size`` bytes (``<stem>.rar`` when one is enough), in one pass. As RAR5 specifies,
-    every part but the last carries the CRC32 of its own chunk and the last the whole file's."""
-    size = source.stat().st_size
-    name = source.name.encode()
-    overhead = len(RAR5_SIGNATURE) + 64 + len(name)
-    chunk = max(1, volume_size - overhead)
-    count = max(1, -(-size // chunk))
-    digits = max(2, len(str(count)))
-    volumes: list[Path] = []
-    whole = 0
-    folder.mkdir(parents=True, exist_ok=True)
-    with source.open("rb") as reader:
-        for number in range(count):
-            first, last = number == 0, number == count - 1
-            part = min(chunk, size - number * chunk)
-            suffix = f".part{number + 1:0{digits}d}.rar" if count > 1 else ".rar"
-            path = folder / f"{source.stem}{suffix}"
-            main_flags = (_IS_VOLUME if count > 1 else 0) | (0 if first else _HAS_VOLUME_NUMBER)
-            main = _vint(main_flags) + (b"" if first else _vint(number))
-            with path.open("wb") as out:
-                out.write(RAR5_SIGNATURE + _block(_MAIN, 0, main))
-                header_at = out.tell()
-                out.write(_file_block(name, size, part, 0, first=first, last=last))
-                crc, left = 0, part
-                while left:
-                    data = reader.read(min(_COPY, left))
-                    if not data:
-                        raise OSError(f"{source} shrank while being packed")
-                    crc, whole = zlib.crc32(data, crc), zlib.crc32(data, whole)
-                    out.write(data)
-                    left -= len(data)
-                end = out.tell()
-                out.seek(header_at)  # same length: only the CRC fields change
-                out.write(
-                    _file_block(name, size, part, whole if last else crc, first=first, last=last)
-                )
-                out.seek(end)
-                out.write(_block(_END, 0, _vint(0 if last else 0x01)))
-            volumes.append(path)
-    return volumes
-
 
 # -- the release -------------------------------------------------------------------------------
 
@@ -185,7 +103,7 @@ def make_release(folder: Path, size: int, volume: int, recovery: float, segment:
     source = folder / "source" / "Movie.2024.1080p.BluRay.x264-BENCH.mkv"
     source.parent.mkdir(parents=True)
     make_movie(source, size)
-    volumes = write_rar5_stored(source, folder, volume)
+    volumes = pack_file(source, folder, volume)
     for tool in (["lsar", "-t"], ["bsdtar", "-tf"]):  # real readers accept what we wrote
         if shutil.which(tool[0]):
             subprocess.run([*tool, str(volumes[0])], check=True, capture_output=True)

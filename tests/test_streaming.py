@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from mypy_boto3_s3 import S3Client
 
-from bench.ready import write_rar5_stored
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus
@@ -28,6 +27,7 @@ from downloader.stored import NotStreamable, read_slice
 from downloader.streaming import StreamOptions
 from downloader.upload import MIN_PART
 from downloader.watermark import Watermarks
+from sandbox.rar import pack_file
 from tests.conftest import R2_BUCKET
 from tests.servers.nntp_server import NntpTestServer
 from tests.servers.posting import make_release
@@ -58,7 +58,7 @@ def stored_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         ],
         check=True,
     )
-    volumes = write_rar5_stored(source, folder, volume_size=source.stat().st_size // 4 + 1)
+    volumes = pack_file(source, folder, volume_size=source.stat().st_size // 4 + 1)
     par2 = ["c", "-q", "-q", "-r15", "-n2", f"-s{SEGMENT}", "Movie.2024.1080p.par2"]
     subprocess.run([par2_binary(), *par2, *(v.name for v in volumes)], cwd=folder, check=True)
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}

@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from mypy_boto3_s3 import S3Client
 
-from bench.ready import write_rar5_stored
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.dispatch import JobMessage
@@ -34,6 +33,7 @@ from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
 from downloader.remux import probe
 from downloader.repair import par2_binary
 from downloader.task import main
+from sandbox.rar import pack_file
 from tests.conftest import R2_BUCKET, ROOT
 from tests.servers.nntp_server import Knobs, NntpTestServer
 from tests.servers.posting import Release, make_release
@@ -63,7 +63,7 @@ def rar_release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, byt
         ],
         check=True,
     )
-    volumes = write_rar5_stored(source, folder, volume_size=source.stat().st_size // 3 + 1)
+    volumes = pack_file(source, folder, volume_size=source.stat().st_size // 3 + 1)
     assert len(volumes) >= 3
     names = [volume.name for volume in volumes]
     par2 = ["c", "-q", "-q", "-r10", "-n2", "Movie.2024.1080p.par2", *names]
