@@ -234,8 +234,8 @@ def test_too_little_index_space_falls_back(
     sequential: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("downloader.streaming.MOOV_BASE", 64)
-    monkeypatch.setattr("downloader.streaming.MOOV_PER_SAMPLE", 0)
+    monkeypatch.setattr("downloader.stream_plan.MOOV_BASE", 64)
+    monkeypatch.setattr("downloader.stream_plan.MOOV_PER_SAMPLE", 0)
 
     movie, outcomes = ready_movie(store, s3, tmp_path, servers, stored_set, StreamOptions())
 
