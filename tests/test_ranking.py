@@ -221,3 +221,48 @@ def test_the_order_is_deterministic_whatever_the_input_order() -> None:
         random.Random(seed).shuffle(shuffled)
         assert [r.release.release_id for r in ranked(*shuffled)] == expected
     assert expected[:2] == ["r0", "r1"]  # equal score and size: the id decides
+
+
+@pytest.mark.parametrize(
+    ("dub", "original_language"),
+    [
+        ("Inception.2010.GERMAN.1080p.BluRay.x264-GRP", "en"),
+        ("Inception.2010.iTALiAN.1080p.WEB-DL.x264-GRP", "en"),
+        ("Inception.2010.1080p.BluRay.x264.FRENCH-GRP", None),
+    ],
+)
+def test_a_dub_ranks_below_the_next_resolution_in_the_films_language(
+    dub: str, original_language: str | None
+) -> None:
+    english = "Inception.2010.720p.BluRay.x264-GRP"
+
+    result = rank(
+        [(item(t), parse_release(t)) for t in (dub, english)],
+        max_bytes=MAX_BYTES,
+        movie_year=2010,
+        original_language=original_language,
+    )
+
+    assert titles(result) == [english, dub]
+    assert not result[1].rejected  # still offered: better than nothing
+    assert any(reason.startswith("dubbed:") for reason in result[1].reasons)
+
+
+@pytest.mark.parametrize(
+    ("name", "original_language"),
+    [
+        ("Amelie.2001.FRENCH.1080p.BluRay.x264-GRP", "fr"),  # the film's own language
+        ("Inception.2010.GERMAN.DL.1080p.BluRay.x264-GRP", "en"),  # dual audio
+        ("Inception.2010.MULTi.1080p.BluRay.x264-GRP", "en"),
+        ("Inception.2010.VOSTFR.1080p.WEB.x264-GRP", "en"),  # original audio, French subtitles
+        ("Inception.2010.1080p.BluRay.x264-GRP", "en"),  # no tag: the original
+    ],
+)
+def test_releases_with_the_original_audio_are_not_dubs(name: str, original_language: str) -> None:
+    (ranked_release,) = rank(
+        [(item(name), parse_release(name))],
+        max_bytes=MAX_BYTES,
+        original_language=original_language,
+    )
+
+    assert not any(reason.startswith("dubbed:") for reason in ranked_release.reasons)

@@ -6,6 +6,10 @@ preferences (browser-friendly codec, PROPER/REPACK, a known group, a proven numb
 equal scores the smaller release wins (it is ready sooner and costs less storage), then the newer one,
 then the id, so the same input always gives the same order.
 
+A release dubbed into another language (a language tag that is neither English, MULTi nor the film's
+own language, and no dual-audio or original-version-with-subtitles tag) drops below the next
+resolution tier: a viewer of this English-language service would rather watch 720p they understand.
+
 Rejected releases are never picked in auto mode and sort last: passworded, implausible sizes, TV
 episodes, years that contradict the movie, and CAM/TS/TC/SCR releases — unless nothing else exists,
 in which case the best of those is offered (a user asked for the movie; the reasons say what it is).
@@ -36,6 +40,21 @@ DOLBY_VISION_POINTS = -10  # DV-only profiles show wrong colours on non-DV scree
 FIX_POINTS = 8  # PROPER/REPACK fixes a broken original
 KNOWN_GROUP_POINTS = 5
 GRAB_POINTS = ((100, 6), (10, 4), (1, 2))  # grabs >= n: proven by other downloaders
+DUBBED_POINTS = -150  # below the next resolution tier, above nothing-at-all
+
+#: The parser's language names → ISO 639-1, to compare with TMDB's ``original_language``.
+LANGUAGE_CODES = {
+    "arabic": {"ar"}, "chinese": {"zh", "cn"}, "czech": {"cs"}, "danish": {"da"}, "dutch": {"nl"},
+    "english": {"en"}, "finnish": {"fi"}, "french": {"fr"}, "german": {"de"}, "greek": {"el"},
+    "hebrew": {"he"}, "hindi": {"hi"}, "hungarian": {"hu"}, "italian": {"it"}, "japanese": {"ja"},
+    "korean": {"ko"}, "nordic": {"sv", "da", "no", "nb", "fi"}, "norwegian": {"no", "nb"},
+    "polish": {"pl"}, "portuguese": {"pt"}, "russian": {"ru"}, "spanish": {"es"},
+    "swedish": {"sv"}, "tamil": {"ta"}, "telugu": {"te"}, "turkish": {"tr"},
+}  # fmt: skip
+#: Tags saying the original audio is there too: dual audio, or original version with subtitles.
+_ORIGINAL_AUDIO = re.compile(
+    r"(?i)(?:^|[ ._\-\[(])(?:(?<!WEB[-._ ])DL|DUAL|DUAL[ ._-]?AUDIO|VOST\w*)(?:$|[ ._\-\])])"
+)
 
 #: P2P and scene groups with a long record of clean, correctly labelled movie releases.
 KNOWN_GROUPS = frozenset(
@@ -67,11 +86,12 @@ def rank(
     preference: str = "1080p",
     max_bytes: int,
     movie_year: int | None = None,
+    original_language: str | None = None,
 ) -> list[Ranked]:
     """Every release scored and sorted best first; rejected ones last, each saying why."""
     wanted = PREFERENCES.get(preference, "1080p")
     order = (wanted, *(r for r in SPEC_ORDER if r != wanted))
-    scored = [_score(r, p, order, max_bytes, movie_year) for r, p in releases]
+    scored = [_score(r, p, order, max_bytes, movie_year, original_language) for r, p in releases]
     if not any(not r.rejected for r in scored):
         scored = [_admit_cam(r) if _only_cam_like(r) else r for r in scored]
     return sorted(scored, key=_order_key)
@@ -90,6 +110,7 @@ def _score(
     order: Sequence[str],
     max_bytes: int,
     movie_year: int | None,
+    original_language: str | None,
 ) -> Ranked:
     points = 0.0
     reasons: list[str] = []
@@ -131,6 +152,10 @@ def _score(
     if parsed.group and parsed.group.casefold() in KNOWN_GROUPS:
         points += KNOWN_GROUP_POINTS
         reasons.append(f"known group {parsed.group}")
+    dubbed = _dubbed_into(release.title, parsed, original_language)
+    if dubbed:
+        points += DUBBED_POINTS
+        reasons.append(f"dubbed: {dubbed} audio, the film is in {original_language or 'en'}")
     for threshold, bonus in GRAB_POINTS:
         if release.grabs is not None and release.grabs >= threshold:
             points += bonus
@@ -161,6 +186,20 @@ def _rejections(
     if movie_year and parsed.year and abs(parsed.year - movie_year) > 1:
         found.append(f"rejected: year {parsed.year}, the movie is from {movie_year}")
     return found
+
+
+def _dubbed_into(title: str, parsed: ParsedRelease, original_language: str | None) -> str:
+    """The dub's language(s) when the release's only audio is one the viewer did not ask for
+    (neither English nor the film's own); empty when it is not a dub or the name does not say."""
+    spoken = {"en", (original_language or "en").lower()}
+    names = set(parsed.languages)
+    if not names or names & {"english", "multi"}:
+        return ""
+    if any(LANGUAGE_CODES.get(name, set()) & spoken for name in names):
+        return ""  # the film's own language is there
+    if _ORIGINAL_AUDIO.search(title):
+        return ""
+    return "/".join(sorted(name for name in names if name in LANGUAGE_CODES))
 
 
 def _only_cam_like(ranked: Ranked) -> bool:

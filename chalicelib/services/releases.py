@@ -62,7 +62,11 @@ class ReleasesService:
             ),
         )
         ranked = rank(
-            found, preference=preference, max_bytes=self._max_bytes, movie_year=movie.year
+            found,
+            preference=preference,
+            max_bytes=self._max_bytes,
+            movie_year=movie.year,
+            original_language=movie.original_language,
         )
         shown = ranked if limit is None else ranked[:limit]
         return models.ReleaseList(
