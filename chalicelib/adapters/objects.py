@@ -86,7 +86,12 @@ class ObjectStore:
         except Exception:
             # R2 (and S3 stand-ins) accept "auto"; region-less CreateBucket is refused off us-east-1.
             location: Any = {"LocationConstraint": "auto"}  # R2's region, unknown to the stubs
-            client.create_bucket(Bucket=self.bucket, CreateBucketConfiguration=location)
+            try:
+                client.create_bucket(Bucket=self.bucket, CreateBucketConfiguration=location)
+            except Exception as exc:
+                # Several processes starting at once (make run's downloaders) race to create it.
+                if _error_code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                    raise
 
     def head(self, key: str) -> ObjectInfo | None:
         """Size and type of an object, or None when it does not exist."""
@@ -147,6 +152,12 @@ class ObjectStore:
         return Deleted(objects=count, bytes=size)
 
 
+def _error_code(exc: Exception) -> str | None:
+    response: Any = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code is not None else None
+
+
 def _status(exc: Exception) -> int | None:
     response: Any = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -157,8 +168,7 @@ def _status(exc: Exception) -> int | None:
 
 def _storage_error(action: str, exc: Exception) -> StorageError:
     """A client-safe error: the S3 error code, never the request (which carries a signature)."""
-    response: Any = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    code = _error_code(exc)
     logger.error("object storage error", extra={"action": action, "error_type": type(exc).__name__})
     return StorageError(
         f"object storage could not {action} the object ({code or type(exc).__name__})"
