@@ -73,6 +73,7 @@ Call = Callable[[requests.Session], requests.Response]
 _local = threading.local()
 #: Connection resets retried by the client (chalice local listens with a backlog of 5).
 _resets = Counter[str]()
+RETRIES = 6
 _resets_lock = threading.Lock()
 
 
@@ -88,16 +89,17 @@ def run_phase(
 ) -> tuple[Phase, list[requests.Response]]:
     def timed(call: Call) -> tuple[float, requests.Response]:
         start = time.perf_counter()
-        for attempt in range(3):  # as a client would: a reset connection is tried again
+        for attempt in range(RETRIES):  # as a client would: a reset connection is tried again
             try:
                 response = call(_session())
                 break
             except requests.ConnectionError:
-                if attempt == 2:
+                if attempt == RETRIES - 1:
                     raise
                 with _resets_lock:
                     _resets[name] += 1
                 _local.session = requests.Session()
+                time.sleep(0.05 * 2**attempt)  # back off, or the same burst meets the same backlog
         return time.perf_counter() - start, response
 
     started = time.perf_counter()
