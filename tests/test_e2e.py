@@ -133,3 +133,17 @@ def test_fetching_the_passworded_release_by_hand_fails_and_says_why(live: Live) 
     assert "password" in failed["error_message"]
     assert live.get("/movies/238/stream").status == 400
     assert live.work_leftovers() == []
+
+
+def test_several_films_fetched_at_once_all_become_ready(live: Live) -> None:
+    """Downloaders started together (the first ones also racing to create the bucket) all finish."""
+    films = (278, 680, 155)
+    jobs = [live.fetch(film) for film in films]
+    assert [job.status for job in jobs] == [202, 202, 202]
+
+    finished = [live.wait(job.json["job_id"]) for job in jobs]
+
+    for film, job in zip(films, finished, strict=True):
+        assert job["status"] == "ready", f"{film}: {job}\n{live.downloader_log(job['job_id'])}"
+        assert live.get(f"/movies/{film}/stream").status == 200
+    assert live.work_leftovers() == []
