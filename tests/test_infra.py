@@ -3,7 +3,7 @@
 The HCL is parsed with python-hcl2 and checked against the code it deploys: every setting the code
 reads from the environment reaches the process that reads it (or is deliberately left to its default),
 credentials travel only as secrets, the queue feeds the dispatcher, the cleanup schedule exists, IAM
-names specific resources, and the dashboard and alarms read the metrics the code really emits. With
+names specific resources (the dashboard and alarms: ``test_infra_monitoring.py``). With
 ``chalice.tf.json`` present (``make package``; ``make infra-check`` always runs it) the override is also
 checked against the generated file, and ``terraform providers`` merges the two. ``terraform fmt`` runs
 when terraform is installed.
@@ -11,39 +11,40 @@ when terraform is installed.
 
 from __future__ import annotations
 
-import ast
 import importlib.util
-import json
 import math
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import hcl2
 import pytest
 import responses
-from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Rate, ScheduledEventConfig, SQSEventConfig
 from pydantic import SecretStr
 
-from chalicelib import metrics
 from chalicelib.adapters.dispatch import task_environment
 from chalicelib.adapters.store.executor import schema_statements
 from chalicelib.domain.dispatch import JobMessage
-from chalicelib.logs import SECRET_ENV_VARS, SERVICE
+from chalicelib.logs import SECRET_ENV_VARS
 from chalicelib.settings import Settings
 from tests.fakes import d1
-
-ROOT = Path(__file__).resolve().parents[1]
-TF_DIR = ROOT / "infra" / "terraform"
-OVERRIDE = TF_DIR / "chalice_override.tf"
-GENERATED = TF_DIR / "chalice.tf.json"
-CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
+from tests.infra_model import (
+    INTERPOLATION,
+    ROOT,
+    TF_DIR,
+    chalice_config,
+    default,
+    environment_reads,
+    generated,
+    module,
+    needs_generated,
+    parse_hcl,
+    strings,
+)
 
 #: Settings and environment variables the code reads that the deployment deliberately does not set,
 #: and why. Anything the code reads must be provided by Terraform or be listed here, so a new setting
@@ -116,178 +117,6 @@ DISPATCH_NEEDS = {
 
 #: Actions without resource-level permissions, for which AWS requires ``"*"``.
 AWS_REQUIRES_STAR = frozenset({"ecr:GetAuthorizationToken"})
-
-INTERPOLATION = re.compile(r"\$\{(.*?)\}(?!\})", re.S)
-SEARCH = re.compile(r"SEARCH\('\{(\$\{var\.\w+\}|[^,]+),([\w,]*)\}\s+MetricName=\\?\"(\w+)\\?\"")
-
-
-# --- loading the module ----------------------------------------------------------------------------
-
-
-def _parse(path: Path) -> dict[str, Any]:
-    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
-    with path.open() as handle:
-        parsed: dict[str, Any] = hcl2.load(handle, serialization_options=options)
-    return parsed
-
-
-class Module:
-    """The hand-written .tf files of infra/terraform, merged by block kind."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        self.resources: dict[str, dict[str, dict[str, Any]]] = {}
-        self.override: dict[str, dict[str, dict[str, Any]]] = {}
-        self.data: dict[str, dict[str, dict[str, Any]]] = {}
-        self.locals: dict[str, Any] = {}
-        self.variables: dict[str, dict[str, Any]] = {}
-        self.outputs: dict[str, dict[str, Any]] = {}
-        self.texts: dict[str, str] = {}
-        for path in paths:
-            self.texts[path.name] = path.read_text()
-            parsed = _parse(path)
-            target = self.override if path.name.endswith("_override.tf") else self.resources
-            for block in parsed.get("resource", []):
-                for kind, named in block.items():
-                    target.setdefault(kind, {}).update(named)
-            for block in parsed.get("data", []):
-                for kind, named in block.items():
-                    self.data.setdefault(kind, {}).update(named)
-            for block in parsed.get("locals", []):
-                self.locals.update({k: v for k, v in block.items() if k != "__comments__"})
-            for block in parsed.get("variable", []):
-                self.variables.update(block)
-            for block in parsed.get("output", []):
-                self.outputs.update(block)
-
-    def resource(self, kind: str, name: str) -> dict[str, Any]:
-        return self.resources[kind][name]
-
-    def local_keys(self, name: str) -> set[str]:
-        """Keys of a local map, resolving ``merge(local.a, local.b)`` of local maps."""
-        value = self.locals[name]
-        if isinstance(value, dict):
-            return set(value)
-        names = re.fullmatch(r"\$\{merge\(((?:local\.\w+,?\s*)+)\)\}", value)
-        assert names, f"local.{name} is neither a map nor a merge of local maps: {value}"
-        keys: set[str] = set()
-        for part in re.findall(r"local\.(\w+)", names.group(1)):
-            keys |= self.local_keys(part)
-        return keys
-
-
-@cache
-def module() -> Module:
-    return Module(sorted(TF_DIR.glob("*.tf")))
-
-
-@cache
-def generated() -> dict[str, Any] | None:
-    if not GENERATED.exists():
-        return None
-    loaded: dict[str, Any] = json.loads(GENERATED.read_text())
-    return loaded
-
-
-def needs_generated() -> dict[str, Any]:
-    found = generated()
-    if found is None:
-        pytest.skip("chalice.tf.json is absent: run `make package` (make infra-check does)")
-    return found
-
-
-def walk(value: Any) -> Iterator[Any]:
-    yield value
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from walk(item)
-
-
-def strings(value: Any) -> Iterator[str]:
-    return (item for item in walk(value) if isinstance(item, str))
-
-
-def chalice_config() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(CHALICE_CONFIG.read_text())
-    return loaded
-
-
-def default(variable: str) -> Any:
-    return module().variables[variable]["default"]
-
-
-# --- what the code reads and emits ---------------------------------------------------------------
-
-
-def environment_reads() -> set[str]:
-    """Names read with a literal through os.environ / os.getenv in the deployed code."""
-    found: set[str] = set()
-    paths = [
-        ROOT / "app.py",
-        *(ROOT / "chalicelib").rglob("*.py"),
-        *(ROOT / "downloader").rglob("*.py"),
-    ]
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and node.args:
-                target = ast.unparse(node.func)
-                if target in {"os.environ.get", "os.getenv"}:
-                    first = node.args[0]
-                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                        found.add(first.value)
-            if (
-                isinstance(node, ast.Subscript)
-                and ast.unparse(node.value) == "os.environ"
-                and isinstance(node.slice, ast.Constant)
-                and isinstance(node.slice.value, str)
-            ):
-                found.add(node.slice.value)
-    return found
-
-
-def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, set[frozenset[str]]]:
-    """Metric name -> dimension sets, from EMF lines the metric helpers really print.
-
-    The request and upstream helpers are called directly; every other metric is found where the code
-    calls ``record_job_event`` or ``emit`` with literal names, and printed the same way."""
-    capsys.readouterr()
-    metrics.record_request("/x", "GET", 500, "INTERNAL_ERROR", 1.0)
-    metrics.record_upstream("d1", 429, 1.0)
-    for path in [*(ROOT / "chalicelib").rglob("*.py"), *(ROOT / "downloader").rglob("*.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call):
-                continue
-            name = ast.unparse(node.func)
-            if name.endswith("record_job_event") and node.args:
-                event = node.args[0]
-                if isinstance(event, ast.Constant) and isinstance(event.value, str):
-                    keywords = {k.arg for k in node.keywords if k.arg}
-                    error_class = "x" if "error_class" in keywords else None
-                    figures = dict.fromkeys(keywords - {"error_class"}, 1.0)
-                    metrics.record_job_event(event.value, error_class=error_class, **figures)
-            elif name == "emit" and len(node.args) >= 2:
-                dims, values = node.args[0], node.args[1]
-                if isinstance(dims, ast.Dict) and isinstance(values, ast.Dict):
-                    metrics.emit(
-                        {ast.literal_eval(k): "x" for k in dims.keys if k is not None},
-                        {
-                            ast.literal_eval(k): (MetricUnit.Count, 1.0)
-                            for k in values.keys
-                            if k is not None
-                        },
-                    )
-    found: dict[str, set[frozenset[str]]] = {}
-    for line in capsys.readouterr().out.splitlines():
-        if not line.startswith('{"_aws"'):
-            continue
-        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == default("metrics_namespace")
-            for dims in directive["Dimensions"]:
-                for metric in directive["Metrics"]:
-                    found.setdefault(metric["Name"], set()).add(frozenset(dims))
-    return found
 
 
 # --- terraform itself ----------------------------------------------------------------------------
@@ -687,110 +516,6 @@ def test_downloader_task_is_sized_for_a_4k_release() -> None:
     )
 
 
-# --- monitoring: the metrics the code emits ------------------------------------------------------
-
-
-def infra_metrics() -> set[str]:
-    """Metrics Terraform itself defines (log metric filters)."""
-    return {
-        transformation["name"]
-        for body in module().resources["aws_cloudwatch_log_metric_filter"].values()
-        for transformation in body["metric_transformation"]
-    }
-
-
-def referenced_app_metrics() -> list[tuple[str, str, frozenset[str]]]:
-    """(where, metric, dimension names) for every use of the code's namespace in alarms and the
-    dashboard."""
-    namespace = "${var.metrics_namespace}"
-    found: list[tuple[str, str, frozenset[str]]] = []
-    for name, alarm in module().resources["aws_cloudwatch_metric_alarm"].items():
-        blocks: list[dict[str, Any]] = []
-        if "metric_name" in alarm:
-            blocks.append(alarm)
-        for query in alarm.get("metric_query", []):
-            blocks.extend(query.get("metric", []))
-        for dynamic in alarm.get("dynamic", []):
-            for content in dynamic.get("metric_query", {}).get("content", []):
-                blocks.extend(content.get("metric", []))
-        for block in blocks:
-            if block["namespace"] == namespace:
-                dims = frozenset(block.get("dimensions", {}))
-                found.append((f"alarm {name}", block["metric_name"], dims))
-    for widget in module().locals["dashboard_widgets"]:
-        for metric in widget.get("properties", {}).get("metrics", []):
-            if isinstance(metric[0], dict):
-                search = SEARCH.search(metric[0]["expression"])
-                assert search, metric[0]["expression"]
-                if search.group(1) == namespace:
-                    dims = frozenset(d for d in search.group(2).split(",") if d)
-                    found.append(("dashboard search", search.group(3), dims))
-            elif metric[0] == namespace:
-                parts = [p for p in metric[2:] if isinstance(p, str)]
-                found.append(("dashboard", metric[1], frozenset(parts[0::2])))
-    return found
-
-
-def test_dashboard_and_alarms_read_the_metrics_the_code_emits(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
-    emitted = emitted_metrics(capsys)
-    assert {"ApiErrors", "UpstreamThrottled", "JobsFailed", "CleanupFailures"} <= set(emitted)
-    assert module().locals["service"] == SERVICE
-    references = referenced_app_metrics()
-    assert len(references) >= 20
-    for where, metric, dims in references:
-        if metric in infra_metrics():
-            continue
-        assert metric in emitted, f"{where}: {metric} is not emitted by the code"
-        assert dims in emitted[metric], f"{where}: {metric} {sorted(dims)} vs {emitted[metric]}"
-
-
-def test_dimension_values_match_the_code() -> None:
-    d1_source = (ROOT / "chalicelib" / "adapters" / "store" / "d1.py").read_text()
-    assert re.search(r'logged_request\(\s*self\._session,\s*"d1",', d1_source)
-    alarm = module().resource("aws_cloudwatch_metric_alarm", "d1_throttled")
-    assert alarm["dimensions"] == {"target": "d1", "outcome": "429", "service": "${local.service}"}
-    folders = (ROOT / "downloader", ROOT / "chalicelib" / "services")
-    sources = "".join(p.read_text() for folder in folders for p in folder.rglob("*.py"))
-    for error_class in default("alarm_job_failure_classes"):
-        assert f'"{error_class}"' in sources, f"no job failure is classed {error_class!r}"
-
-
-def test_dashboard_shows_every_metric_the_readme_explains() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Operating it", 1)[1].split("\n## ", 1)[0]
-    explained = set()
-    for row in section.splitlines():
-        if row.startswith("| `"):
-            explained |= set(re.findall(r"`([A-Z]\w+)`", row.split("|")[1]))
-    assert len(explained) >= 10
-    shown = {
-        metric for where, metric, _ in referenced_app_metrics() if where.startswith("dashboard")
-    }
-    assert explained <= shown, f"on no dashboard widget: {sorted(explained - shown)}"
-
-
-def test_alarms_cover_the_failures_and_notify_the_topic() -> None:
-    alarms = module().resources["aws_cloudwatch_metric_alarm"]
-    for body in alarms.values():
-        assert body["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
-        assert body["treat_missing_data"] == "notBreaching"
-    text = json.dumps(alarms)
-    assert '"QueueName": "${aws_sqs_queue.jobs_dlq.name}"' in text  # DLQ not empty
-    assert '"metric_name": "JobsFailed"' in text  # task failures: recorded by the job...
-    assert '"metric_name": "DownloaderTaskCrashes"' in text  # ...or the task died without
-    assert '"metric_name": "5XXError"' in text  # API 5xx rate
-    assert '"metric_name": "UpstreamThrottled"' in text  # D1 429s
-    assert '"metric_name": "CleanupFailures"' in text  # cleanup failures
-    subscription = module().resource("aws_sns_topic_subscription", "alarm_email")
-    assert subscription["endpoint"] == "${var.alarm_email}"
-    assert subscription["protocol"] == "email"
-    body = module().resource("aws_cloudwatch_dashboard", "main")["dashboard_body"]
-    assert body == "${jsonencode({widgets = local.dashboard_widgets})}"
-
-
 # --- variables, outputs, the example -------------------------------------------------------------
 
 
@@ -802,7 +527,7 @@ def test_variables_are_described_and_the_example_sets_the_required_ones() -> Non
         assert name in module().outputs
     for name, body in module().outputs.items():
         assert body.get("description"), f"output {name} needs a description"
-    example = set(_parse(TF_DIR / "terraform.tfvars.example")) - {"__comments__"}
+    example = set(parse_hcl(TF_DIR / "terraform.tfvars.example")) - {"__comments__"}
     assert set(example) <= set(variables)
     required = {name for name, body in variables.items() if "default" not in body}
     assert required <= set(example), f"not in the example: {required - set(example)}"
