@@ -184,7 +184,7 @@ class FileArticles:
         self.parts = -(-self.size // segment)
 
     def get(self, message_id: str, /) -> bytes | None:
-        from tests.servers.posting import yenc_article
+        from sandbox.posting import yenc_article
 
         match = re.fullmatch(r"part(\d+)@bench", message_id)
         if not match or not 1 <= int(match.group(1)) <= self.parts:
@@ -244,13 +244,13 @@ def main() -> int:
             nzb, stop = data / "release.nzb", server.terminate
             print("server: nzbget --nserv (warming its cache)")
         else:
-            from tests.servers.nntp_server import NntpTestServer
+            from sandbox.nntp_server import NntpTestServer
 
             articles = FileArticles(payload, args.segment)
             test_server = NntpTestServer(articles).start()
             port, nzb, stop = test_server.port, work / "release.nzb", test_server.stop
             nzb.write_bytes(articles.nzb())
-            print("server: tests/servers/nntp_server.py (nzbget not installed, or --test-server)")
+            print("server: sandbox/nntp_server.py (nzbget not installed, or --test-server)")
         ours(nzb, port, args.connections, work / "out")  # warms the server's cache
         runs = [ours(nzb, port, args.connections, work / "out") for _ in range(args.runs)]
         got = sha256_of(work / "out" / "payload.bin")

@@ -66,8 +66,8 @@ from downloader.repair import par2_binary
 from downloader.servers import ServerConfig, parse_server
 from downloader.streaming import StreamOptions
 from downloader.upload import Uploader
+from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.rar import pack_file
-from tests.servers.nntp_server import Knobs, NntpTestServer
 
 BUCKET = "movies-bench"
 SEGMENT = 768_000  # a typical article: 750 KiB of data

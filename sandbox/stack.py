@@ -16,9 +16,9 @@ from types import TracebackType
 
 from sandbox import newznab, tmdb
 from sandbox.httpd import StandIn
+from sandbox.nntp_server import Knobs, NntpTestServer
+from sandbox.posting import make_release
 from sandbox.release import PostedRelease, build_release
-from tests.servers.nntp_server import Knobs, NntpTestServer
-from tests.servers.posting import make_release
 
 #: Credentials of the stand-ins. Not secrets (they open nothing but loopback toys), but they are
 #: passed exactly as production secrets are, so the log scrubbing of real keys is exercised too.

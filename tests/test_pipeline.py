@@ -23,10 +23,10 @@ from downloader.remux import probe
 from downloader.repair import par2_binary
 from downloader.servers import parse_server
 from downloader.upload import MIN_PART, Uploader
+from sandbox.nntp_server import Knobs, NntpTestServer
+from sandbox.posting import Release, make_release
 from tests.conftest import R2_BUCKET
 from tests.seeding import seed_job
-from tests.servers.nntp_server import Knobs, NntpTestServer
-from tests.servers.posting import Release, make_release
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (.ci/run)")
 RAR = Path(__file__).parent / "fixtures" / "rar"

@@ -27,10 +27,10 @@ from downloader.stored import NotStreamable, read_slice
 from downloader.streaming import StreamOptions
 from downloader.upload import MIN_PART
 from downloader.watermark import Watermarks
+from sandbox.nntp_server import NntpTestServer
+from sandbox.posting import make_release
 from sandbox.rar import pack_file
 from tests.conftest import R2_BUCKET
-from tests.servers.nntp_server import NntpTestServer
-from tests.servers.posting import make_release
 from tests.test_pipeline import context_for, start_job
 
 pytestmark = pytest.mark.skipif(

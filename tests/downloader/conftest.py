@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from downloader.engine import EngineOptions
-from tests.servers.nntp_server import Knobs, NntpTestServer
-from tests.servers.posting import Release, make_release
+from sandbox.nntp_server import Knobs, NntpTestServer
+from sandbox.posting import Release, make_release
 
 #: Short timeouts and back-off so failure paths take milliseconds, not the production seconds.
 FAST = EngineOptions(timeout=5.0, backoff=0.01, progress_interval=0.05)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from downloader.__main__ import main
+from sandbox.posting import Release
 from tests.downloader.conftest import Serve, payload
-from tests.servers.posting import Release
 
 
 def test_fetch_downloads_the_release(

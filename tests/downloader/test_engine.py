@@ -17,8 +17,8 @@ from downloader.nntp import NntpConnection
 from downloader.nzb import parse_nzb
 from downloader.progress import Progress
 from downloader.servers import ServerConfig, parse_server
+from sandbox.posting import Release, make_release
 from tests.downloader.conftest import FAST, Serve, payload
-from tests.servers.posting import Release, make_release
 from tests.servers.tls import make_tls
 
 

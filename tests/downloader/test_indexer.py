@@ -10,7 +10,7 @@ import responses
 
 from downloader.errors import IndexerError, NzbError
 from downloader.indexer import fetch_nzb
-from tests.servers.posting import make_release
+from sandbox.posting import make_release
 
 BASE = "https://indexer.test"
 KEY = "indexer-key-do-not-leak"

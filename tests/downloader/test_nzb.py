@@ -8,7 +8,7 @@ import pytest
 
 from downloader.errors import NzbError
 from downloader.nzb import filename_from_subject, parse_nzb
-from tests.servers.posting import make_release
+from sandbox.posting import make_release
 
 NS = 'xmlns="http://www.newzbin.com/DTD/2003/nzb"'
 

@@ -33,10 +33,10 @@ from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
 from downloader.remux import probe
 from downloader.repair import par2_binary
 from downloader.task import main
+from sandbox.nntp_server import Knobs, NntpTestServer
+from sandbox.posting import Release, make_release
 from sandbox.rar import pack_file
 from tests.conftest import R2_BUCKET, ROOT
-from tests.servers.nntp_server import Knobs, NntpTestServer
-from tests.servers.posting import Release, make_release
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,

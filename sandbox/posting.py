@@ -1,4 +1,4 @@
-"""Posting a release for the test server: files → yEnc articles + the NZB that lists them.
+"""Posting a release on the stand-in server: files → yEnc articles + the NZB that lists them.
 
 Two encoders: sabctools' (fast, escapes a leading dot itself) and a small one of our own that leaves
 leading dots alone like many real posters do, so NNTP dot-stuffing is exercised on the wire.

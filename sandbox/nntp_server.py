@@ -1,4 +1,4 @@
-"""An asyncio NNTP server for tests and benchmarks, running in a background thread on 127.0.0.1.
+"""An asyncio NNTP server on 127.0.0.1 in a background thread: the sandbox's Usenet, and the tests'.
 
 It serves yEnc article bodies (see ``posting.py``) and has knobs for what real servers do to us:
 authentication, TLS, articles it lacks (430), corrupted CRCs, connections dropped in the middle of an
