@@ -23,6 +23,9 @@ from chalicelib.logs import forget_registered_secrets, logger
 from tests.contract import load_contract
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The sandbox stack's ``stack`` and ``live`` fixtures (end-to-end, fault and security tests).
+pytest_plugins = ["tests.live"]
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TMDB = "https://tmdb.test"
 TMDB_KEY = "tmdb-secret-token-do-not-leak"

@@ -28,9 +28,25 @@ DEADLINE_SECONDS = 120.0
 FIGHT_CLUB = 550
 
 
-def stack_for_module(factory: pytest.TempPathFactory, seconds: float = 3.0) -> Iterator[Stack]:
-    with start_stack(factory.mktemp("sandbox"), seconds=seconds) as stack:
-        yield stack
+#: Length of the sandbox's movie, in seconds.
+MOVIE_SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stand-ins, started once per test module (building the release takes a few seconds)."""
+    with start_stack(tmp_path_factory.mktemp("sandbox"), seconds=MOVIE_SECONDS) as running:
+        yield running
+
+
+@pytest.fixture
+def live(
+    api: ApiClient, env: pytest.MonkeyPatch, s3_server: str, stack: Stack, tmp_path: Path
+) -> Iterator[Live]:
+    """The app pointed at the stand-ins; faults a test scripted are undone afterwards."""
+    point_app_at(env, stack, tmp_path)
+    yield Live(api, stack, tmp_path)
+    stack.reset_faults()
 
 
 def point_app_at(env: pytest.MonkeyPatch, stack: Stack, tmp_path: Path) -> None:

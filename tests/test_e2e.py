@@ -12,35 +12,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from sandbox.stack import Stack
-from tests.conftest import ApiClient
-from tests.live import FIGHT_CLUB, Live, point_app_at, stack_for_module
+from tests.live import FIGHT_CLUB, MOVIE_SECONDS, Live
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
     reason="needs ffmpeg and ffprobe (.ci/run installs them)",
 )
-SECONDS = 3.0
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from stack_for_module(tmp_path_factory, seconds=SECONDS)
-
-
-@pytest.fixture
-def live(
-    api: ApiClient, env: pytest.MonkeyPatch, s3_server: str, stack: Stack, tmp_path: Path
-) -> Live:
-    point_app_at(env, stack, tmp_path)
-    return Live(api, stack, tmp_path)
 
 
 def ffprobe(path: Path) -> dict[str, Any]:
@@ -109,7 +92,7 @@ def test_search_to_stream_plays_the_movie(live: Live, tmp_path: Path) -> None:
     codecs = {s["codec_type"]: s["codec_name"] for s in probed["streams"]}
     assert codecs == {"video": "h264", "audio": "aac"}
     assert "mp4" in probed["format"]["format_name"]
-    assert abs(float(probed["format"]["duration"]) - SECONDS) < 0.5
+    assert abs(float(probed["format"]["duration"]) - MOVIE_SECONDS) < 0.5
     assert live.work_leftovers() == [], "the downloader must clean its work folder"
 
 

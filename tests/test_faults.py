@@ -26,27 +26,12 @@ from chalicelib.domain.jobs import utcnow
 from chalicelib.services.cleanup import CleanupService
 from downloader.nzb import parse_nzb
 from sandbox.stack import Stack
-from tests.conftest import ApiClient
 from tests.fakes import d1
 from tests.fault_servers import D1OverHttp, S3Proxy
-from tests.live import Live, point_app_at, stack_for_module
+from tests.live import Live
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (.ci/run)")
 GODFATHER, SHAWSHANK = 238, 278
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from stack_for_module(tmp_path_factory)
-
-
-@pytest.fixture
-def live(
-    api: ApiClient, env: pytest.MonkeyPatch, s3_server: str, stack: Stack, tmp_path: Path
-) -> Iterator[Live]:
-    point_app_at(env, stack, tmp_path)
-    yield Live(api, stack, tmp_path)
-    stack.reset_faults()
 
 
 def rar_articles(stack: Stack) -> list[str]:

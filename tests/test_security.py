@@ -25,9 +25,7 @@ import pytest
 from sandbox import httpd
 from sandbox.httpd import Reply, StandIn
 from sandbox.rar import write_volumes
-from sandbox.stack import Stack
-from tests.conftest import ApiClient
-from tests.live import FIGHT_CLUB, Live, point_app_at, stack_for_module
+from tests.live import FIGHT_CLUB, Live
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (.ci/run)")
 
@@ -37,20 +35,6 @@ BOMB = b"""<?xml version="1.0"?>
 <!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">
 <!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">]>
 """
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from stack_for_module(tmp_path_factory)
-
-
-@pytest.fixture
-def live(
-    api: ApiClient, env: pytest.MonkeyPatch, s3_server: str, stack: Stack, tmp_path: Path
-) -> Iterator[Live]:
-    point_app_at(env, stack, tmp_path)
-    yield Live(api, stack, tmp_path)
-    stack.reset_faults()
 
 
 @pytest.fixture
