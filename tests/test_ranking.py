@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from chalicelib.adapters.newznab import IndexerRelease
-from chalicelib.domain.ranking import Ranked, rank
+from chalicelib.domain.ranking import Film, Ranked, rank
 from chalicelib.domain.release_parser import parse_release
 
 GB = 1_000_000_000
@@ -43,7 +43,7 @@ def ranked(
         [(i, parse_release(i.title)) for i in items],
         preference=preference,
         max_bytes=MAX_BYTES,
-        movie_year=movie_year,
+        film=Film("Inception", movie_year),
     )
 
 
@@ -239,8 +239,7 @@ def test_a_dub_ranks_below_the_next_resolution_in_the_films_language(
     result = rank(
         [(item(t), parse_release(t)) for t in (dub, english)],
         max_bytes=MAX_BYTES,
-        movie_year=2010,
-        original_language=original_language,
+        film=Film("Inception", 2010, original_language),
     )
 
     assert titles(result) == [english, dub]
@@ -262,7 +261,20 @@ def test_releases_with_the_original_audio_are_not_dubs(name: str, original_langu
     (ranked_release,) = rank(
         [(item(name), parse_release(name))],
         max_bytes=MAX_BYTES,
-        original_language=original_language,
+        film=Film("Inception", 2010, original_language),
     )
 
     assert not any(reason.startswith("dubbed:") for reason in ranked_release.reasons)
+
+
+@pytest.mark.parametrize(
+    ("film", "name"),
+    [
+        (Film("Blade Runner 2049", 2017), "Blade.Runner.2049.1080p.BluRay.x264-GRP"),
+        (Film("Death Race 2000", 1975), "Death.Race.2000.1080p.BluRay.x264-GRP"),
+    ],
+)
+def test_a_number_from_the_films_own_title_is_not_a_wrong_year(film: Film, name: str) -> None:
+    (ranked_release,) = rank([(item(name), parse_release(name))], max_bytes=MAX_BYTES, film=film)
+
+    assert not ranked_release.rejected, ranked_release.reasons

@@ -80,18 +80,27 @@ class Ranked:
     rejected: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Film:
+    """What TMDB says about the film whose releases are ranked (unknown parts left out)."""
+
+    title: str = ""
+    year: int | None = None
+    #: ISO 639-1, as TMDB's ``original_language``.
+    original_language: str | None = None
+
+
 def rank(
     releases: Iterable[tuple[IndexerRelease, ParsedRelease]],
     *,
     preference: str = "1080p",
     max_bytes: int,
-    movie_year: int | None = None,
-    original_language: str | None = None,
+    film: Film = Film(),
 ) -> list[Ranked]:
     """Every release scored and sorted best first; rejected ones last, each saying why."""
     wanted = PREFERENCES.get(preference, "1080p")
     order = (wanted, *(r for r in SPEC_ORDER if r != wanted))
-    scored = [_score(r, p, order, max_bytes, movie_year, original_language) for r, p in releases]
+    scored = [_score(r, p, order, max_bytes, film) for r, p in releases]
     if not any(not r.rejected for r in scored):
         scored = [_admit_cam(r) if _only_cam_like(r) else r for r in scored]
     return sorted(scored, key=_order_key)
@@ -109,8 +118,7 @@ def _score(
     parsed: ParsedRelease,
     order: Sequence[str],
     max_bytes: int,
-    movie_year: int | None,
-    original_language: str | None,
+    film: Film,
 ) -> Ranked:
     points = 0.0
     reasons: list[str] = []
@@ -152,22 +160,22 @@ def _score(
     if parsed.group and parsed.group.casefold() in KNOWN_GROUPS:
         points += KNOWN_GROUP_POINTS
         reasons.append(f"known group {parsed.group}")
-    dubbed = _dubbed_into(release.title, parsed, original_language)
+    dubbed = _dubbed_into(release.title, parsed, film.original_language)
     if dubbed:
         points += DUBBED_POINTS
-        reasons.append(f"dubbed: {dubbed} audio, the film is in {original_language or 'en'}")
+        reasons.append(f"dubbed: {dubbed} audio, the film is in {film.original_language or 'en'}")
     for threshold, bonus in GRAB_POINTS:
         if release.grabs is not None and release.grabs >= threshold:
             points += bonus
             reasons.append(f"{release.grabs} grabs")
             break
 
-    rejections += _rejections(release, parsed, max_bytes, movie_year)
+    rejections += _rejections(release, parsed, max_bytes, film)
     return Ranked(release, parsed, points, reasons + rejections, rejected=bool(rejections))
 
 
 def _rejections(
-    release: IndexerRelease, parsed: ParsedRelease, max_bytes: int, movie_year: int | None
+    release: IndexerRelease, parsed: ParsedRelease, max_bytes: int, film: Film
 ) -> list[str]:
     """Reasons a release must not be auto-picked (each one also shown to the user)."""
     found = []
@@ -183,8 +191,10 @@ def _rejections(
     categories = [c for c in release.categories if c != 0]
     if categories and not any(2000 <= c < 3000 for c in categories):
         found.append("rejected: not in a movie category")
-    if movie_year and parsed.year and abs(parsed.year - movie_year) > 1:
-        found.append(f"rejected: year {parsed.year}, the movie is from {movie_year}")
+    year = parsed.year
+    # A number in the film's own title ("Blade Runner 2049") is no evidence of another film.
+    if film.year and year and abs(year - film.year) > 1 and str(year) not in film.title:
+        found.append(f"rejected: year {year}, the movie is from {film.year}")
     return found
 
 

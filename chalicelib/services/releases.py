@@ -18,7 +18,7 @@ from chalicelib import models
 from chalicelib.adapters.newznab import IndexerRelease, NewznabClient
 from chalicelib.cache import TTLCache
 from chalicelib.domain.jobs import to_iso
-from chalicelib.domain.ranking import Ranked, rank
+from chalicelib.domain.ranking import Film, Ranked, rank
 from chalicelib.domain.release_parser import ParsedRelease, parse_release
 from chalicelib.logs import logger
 from chalicelib.services.discovery import Discovery
@@ -65,8 +65,7 @@ class ReleasesService:
             found,
             preference=preference,
             max_bytes=self._max_bytes,
-            movie_year=movie.year,
-            original_language=movie.original_language,
+            film=Film(movie.title, movie.year, movie.original_language),
         )
         shown = ranked if limit is None else ranked[:limit]
         return models.ReleaseList(
