@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- machine-readable cause of an error (stale, dispatch, queue, usenet_auth, missing_articles,
     -- password, no_video, media, storage, stopped, ...), for the error breakdown in /stats
     error_class TEXT,
+    -- JSON list of {release_id, release_title, reason}: releases the downloader passed over (auto
+    -- mode tries the ranked candidates in turn), so the job says what it did not fetch and why
+    skipped_releases TEXT,
     -- progress detail written by the downloader (at most every 10 s)
     downloaded_bytes INTEGER,
     total_bytes INTEGER,

@@ -107,6 +107,12 @@ class Health(_Model):
     stage: str
 
 
+class SkippedRelease(_Model):
+    release_id: str
+    release_title: str
+    reason: str
+
+
 class Job(_Model):
     job_id: str
     movie_id: int
@@ -125,6 +131,7 @@ class Job(_Model):
     speed_bps: float | None
     eta_seconds: int | None
     poll_after_seconds: int | None
+    skipped_releases: list[SkippedRelease]
 
 
 class JobList(_Model):

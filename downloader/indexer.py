@@ -60,8 +60,8 @@ def fetch_nzb(
         raise IndexerError(f"the indexer {describe_transport_error(exc, timeout)}") from None
     if response.status_code in (401, 403):
         raise IndexerError("the indexer refused the API key (check NZBGEEK_API_KEY)")
-    if response.status_code == 404:
-        raise IndexerError(f"the indexer has no NZB for release {release_id}")
+    if response.status_code == 404:  # this release is gone, not the indexer: NzbError
+        raise NzbError(f"the indexer has no NZB for release {release_id}")
     if response.status_code != 200:
         raise IndexerError(f"the indexer answered HTTP {response.status_code}")
     declared = response.headers.get("Content-Length", "")

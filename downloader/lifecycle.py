@@ -18,7 +18,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import FrameType
 from typing import Any
@@ -29,6 +29,8 @@ from chalicelib.domain.jobs import (
     Clock,
     Job,
     JobStatus,
+    SkippedRelease,
+    encode_skipped,
     expiry_after,
     from_iso,
     to_iso,
@@ -110,6 +112,23 @@ class JobReporter:
         if self._monotonic() - self._last_write < self._heartbeat:
             return False
         return self._best_effort(self.job.status, self.job.status)
+
+    def fetching_instead(
+        self, release_id: str, release_title: str, skipped: Sequence[SkippedRelease]
+    ) -> None:
+        """Auto mode moved on to another candidate: the job names the release it now fetches and
+        the ones passed over, with why (one write, only when something was skipped)."""
+        self._write(
+            JobStatus.DOWNLOADING,
+            JobStatus.DOWNLOADING,
+            release_id=release_id,
+            release_title=release_title,
+            skipped_releases=encode_skipped(skipped),
+        )
+        logger.info(
+            "fetching another release",
+            extra={**self.keys, "release": release_title, "skipped": len(skipped)},
+        )
 
     def preparing(self) -> None:
         self._write(

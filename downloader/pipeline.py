@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.domain.dispatch import JobMessage
+from chalicelib.domain.jobs import SkippedRelease
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
@@ -74,7 +75,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
     workdir = Path(tempfile.mkdtemp(prefix=f"{message.job_id}-", dir=context.work_root))
     tail: StreamedTail | None = None
     try:
-        nzb = _choose_release(message, context)
+        nzb = _choose_release(message, context, reporter)
         downloads = workdir / "download"
 
         def on_progress(progress: Progress) -> None:
@@ -159,19 +160,30 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _choose_release(message: JobMessage, context: TaskContext) -> Nzb:
-    """The first candidate that is small enough, fits on disk and is available enough to repair."""
-    skipped: list[str] = []
+def _choose_release(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Nzb:
+    """The first candidate whose NZB is usable, that is small enough, fits on disk and is available
+    enough to repair. A problem with one release (its NZB gone or broken, a password, too many
+    missing articles) moves on to the next candidate; one that would stop them all (the indexer
+    refusing the key, the disk) fails the job at once."""
+    skipped: list[tuple[str, str, str, str]] = []  # (release id, title, reason, error class)
     candidates = [(message.release_id, message.release_title)] + [
         (c.release_id, c.release_title) for c in message.candidates
     ]
     for release_id, title in candidates:
-        nzb = context.get_nzb(release_id)
+        try:
+            nzb = context.get_nzb(release_id)
+        except NzbError as exc:
+            skipped.append(
+                (release_id, title, f"could not get the release's NZB: {exc}", "indexer")
+            )
+            continue
         if nzb.password:
-            skipped.append(f"{title}: password-protected archive")
+            skipped.append((release_id, title, "password-protected archive", "password"))
             continue
         if nzb.bytes > context.max_release_bytes:
-            skipped.append(f"{title}: too large ({nzb.bytes / 1e9:.1f} GB)")
+            skipped.append(
+                (release_id, title, f"too large ({nzb.bytes / 1e9:.1f} GB)", "too_large")
+            )
             continue
         free = shutil.disk_usage(context.work_root).free
         if free < nzb.bytes * DISK_FACTOR:
@@ -182,17 +194,26 @@ def _choose_release(message: JobMessage, context: TaskContext) -> Nzb:
             )
         available = probe(nzb, context.servers)
         if not available.repairable:
-            skipped.append(
-                f"{title}: {available.missing_share:.0%} of sampled articles missing and only "
+            reason = (
+                f"{available.missing_share:.0%} of sampled articles missing and only "
                 f"{available.recovery_share:.0%} recovery data"
             )
+            skipped.append((release_id, title, reason, "missing_articles"))
             continue
         if skipped:
-            logger.warning("releases skipped", extra={"job_id": message.job_id, "skipped": skipped})
+            said = [f"{title}: {reason}" for _, title, reason, _ in skipped]
+            logger.warning("releases skipped", extra={"job_id": message.job_id, "skipped": said})
+            reporter.fetching_instead(
+                release_id,
+                title,
+                [SkippedRelease(rid, name, reason) for rid, name, reason, _ in skipped],
+            )
         return nzb
-    reason = skipped[-1].split(": ", 1)[1] if len(skipped) == 1 else "; ".join(skipped)
-    cls = "password" if all("password" in s for s in skipped) else "missing_articles"
-    raise JobFailed(f"no usable release ({reason})" if len(skipped) > 1 else reason, cls)
+    if len(skipped) == 1:
+        raise JobFailed(skipped[0][2], skipped[0][3])
+    every = "; ".join(f"{title}: {reason}" for _, title, reason, _ in skipped)
+    # The chosen release's problem names the failure; the message lists every candidate's.
+    raise JobFailed(f"no usable release ({every})", skipped[0][3])
 
 
 def _download(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -309,3 +310,32 @@ def test_each_operation_is_one_round_trip(store: JobStore) -> None:
     store.sweep(now="z", stale_before="a", purge_before="a", ready_before="a")
     store.mark_deleted(["a", "b", "c"], now="z")
     assert store.executor.round_trips == calls + 6
+
+
+def test_a_local_database_from_before_a_new_column_is_upgraded(tmp_path: Path) -> None:
+    """``make run`` keeps its SQLite file between versions; CREATE TABLE IF NOT EXISTS alone would
+    leave an old jobs table without the columns added since."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, movie_id INTEGER NOT NULL, "
+            "status TEXT NOT NULL, progress REAL, release_title TEXT, release_id TEXT, "
+            "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, ready_at TEXT, expires_at TEXT, "
+            "last_watched_at TEXT, error_message TEXT, error_class TEXT, downloaded_bytes INTEGER, "
+            "total_bytes INTEGER, speed_bps REAL, eta_seconds INTEGER, object_key TEXT, "
+            "content_type TEXT, size_bytes INTEGER)"
+        )
+
+    store = JobStore(SqliteExecutor(path), cache_seconds=0)
+    job = make_job()
+    store.create_job(job)
+    moved = store.transition(
+        job.job_id,
+        from_statuses=[JobStatus.QUEUED],
+        to=JobStatus.DOWNLOADING,
+        now=job.created_at,
+        skipped_releases="[]",
+    )
+
+    assert moved is not None
+    assert moved.skipped_releases == "[]"

@@ -12,7 +12,15 @@ import responses
 from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
-from chalicelib.domain.jobs import Job, JobStatus, from_iso, to_iso, utcnow
+from chalicelib.domain.jobs import (
+    Job,
+    JobStatus,
+    SkippedRelease,
+    encode_skipped,
+    from_iso,
+    to_iso,
+    utcnow,
+)
 from tests.conftest import R2_BUCKET, R2_SECRET, TMDB, ApiClient, tmdb_fixture
 from tests.seeding import seed_job
 
@@ -353,3 +361,22 @@ def test_discovery_stays_public_with_keys_configured(
 
     assert api.get(f"{API}/popular").status == 200
     assert api.get(f"{API}/health").status == 200
+
+
+def test_a_job_says_which_releases_were_passed_over_and_why(api: ApiClient) -> None:
+    passed_over = [
+        SkippedRelease("g1", "Fight.Club.1999.1080p-LOCKED", "password-protected archive")
+    ]
+    job = seed(JobStatus.DOWNLOADING, skipped_releases=encode_skipped(passed_over))
+
+    body = api.get(f"{API}/jobs/{job.job_id}").json
+
+    assert body["skipped_releases"] == [
+        {
+            "release_id": "g1",
+            "release_title": "Fight.Club.1999.1080p-LOCKED",
+            "reason": "password-protected archive",
+        }
+    ]
+    fresh = seed(JobStatus.QUEUED, movie_id=551)
+    assert api.get(f"{API}/jobs/{fresh.job_id}").json["skipped_releases"] == []

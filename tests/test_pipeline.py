@@ -14,10 +14,11 @@ from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
-from chalicelib.domain.dispatch import JobMessage
-from chalicelib.domain.jobs import JobStatus
+from chalicelib.domain.dispatch import Candidate, JobMessage
+from chalicelib.domain.jobs import JobStatus, decode_skipped
+from downloader.errors import NzbError
 from downloader.lifecycle import JobReporter
-from downloader.nzb import parse_nzb
+from downloader.nzb import Nzb, parse_nzb
 from downloader.pipeline import JobFailed, TaskContext, run
 from downloader.remux import probe
 from downloader.repair import par2_binary
@@ -318,3 +319,67 @@ def test_a_failure_is_counted_by_class(
 
     [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"JobsFailed"' in x]
     assert (line["error_class"], line["JobsFailed"]) == ("password", [1.0])
+
+
+def test_auto_mode_moves_on_to_the_next_candidate_and_the_job_says_why(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    movie_files: dict[str, bytes],
+) -> None:
+    release = make_release(movie_files, segment_size=16_384)
+    context = context_for(release, s3, tmp_path, servers)
+    good = context.get_nzb("r2")
+
+    def get_nzb(release_id: str) -> Nzb:
+        if release_id == "gone":
+            raise NzbError("the indexer has no NZB for release gone")
+        return good
+
+    context.get_nzb = get_nzb
+    message, reporter = start_job(store)
+    message = message.model_copy(
+        update={
+            "release_id": "gone",
+            "release_title": "Movie.2024.1080p.BluRay.x264-GONE",
+            "candidates": [Candidate(release_id="r2", release_title="Movie.2024.720p.WEB-DL-OK")],
+        }
+    )
+
+    run(message, context, reporter)
+
+    job = store.get_job(message.job_id)
+    assert job is not None
+    assert job.status is JobStatus.READY
+    assert (job.release_id, job.release_title) == ("r2", "Movie.2024.720p.WEB-DL-OK")
+    (skipped,) = decode_skipped(job.skipped_releases)
+    assert (skipped.release_id, skipped.release_title) == (
+        "gone",
+        "Movie.2024.1080p.BluRay.x264-GONE",
+    )
+    assert "has no NZB" in skipped.reason
+
+
+def test_when_no_candidate_is_usable_the_error_lists_each_and_why(
+    store: JobStore, s3: S3Client, tmp_path: Path, servers: list[NntpTestServer]
+) -> None:
+    release = make_release({"Movie.2024.mkv": b"x" * 1000})
+    context = context_for(release, s3, tmp_path, servers)
+
+    def get_nzb(release_id: str) -> Nzb:
+        raise NzbError(f"the indexer has no NZB for release {release_id}")
+
+    context.get_nzb = get_nzb
+    message, reporter = start_job(store)
+    message = message.model_copy(
+        update={"candidates": [Candidate(release_id="r2", release_title="Movie.2024.720p-B")]}
+    )
+
+    with pytest.raises(JobFailed) as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "indexer"
+    assert failed.value.message.startswith("no usable release (")
+    assert "release r1" in failed.value.message
+    assert "Movie.2024.720p-B: could not get the release's NZB" in failed.value.message

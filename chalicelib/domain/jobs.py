@@ -7,11 +7,12 @@ SQLite/D1 needs for the retention and stale-job queries to use their indexes.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import string
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -102,6 +103,8 @@ class Job:
     last_watched_at: str | None = None
     error_message: str | None = None
     error_class: str | None = None
+    #: JSON list of {release_id, release_title, reason} the downloader passed over.
+    skipped_releases: str | None = None
     downloaded_bytes: int | None = None
     total_bytes: int | None = None
     speed_bps: float | None = None
@@ -117,3 +120,26 @@ class Job:
     @property
     def poll_after_seconds(self) -> int | None:
         return POLL_AFTER_SECONDS.get(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRelease:
+    """A release the downloader passed over for this job, and why (auto mode's candidates)."""
+
+    release_id: str
+    release_title: str
+    reason: str
+
+
+def encode_skipped(skipped: Sequence[SkippedRelease]) -> str:
+    """The ``skipped_releases`` column's JSON."""
+    return json.dumps([asdict(item) for item in skipped], ensure_ascii=False)
+
+
+def decode_skipped(raw: str | None) -> list[SkippedRelease]:
+    """The column read back; anything unreadable is treated as nothing skipped, never an error."""
+    try:
+        items = json.loads(raw) if raw else []
+        return [SkippedRelease(**item) for item in items]
+    except (ValueError, TypeError):
+        return []

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from chalicelib import models
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Job, JobStatus
+from chalicelib.domain.jobs import Job, JobStatus, decode_skipped
 from chalicelib.errors import NotFound
 
 
@@ -29,6 +29,12 @@ def job_model(job: Job) -> models.Job:
         speed_bps=job.speed_bps,
         eta_seconds=job.eta_seconds,
         poll_after_seconds=job.poll_after_seconds,
+        skipped_releases=[
+            models.SkippedRelease(
+                release_id=item.release_id, release_title=item.release_title, reason=item.reason
+            )
+            for item in decode_skipped(job.skipped_releases)
+        ],
     )
 
 

@@ -14,6 +14,9 @@ from chalicelib.adapters.store.executor import Row, Statement, schema_statements
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 
+#: (table, column, type) added to schema.sql since the first release of the file format.
+ADDED_COLUMNS = (("jobs", "skipped_releases", "TEXT"),)
+
 
 class SqliteExecutor:
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
@@ -23,6 +26,17 @@ class SqliteExecutor:
         self.round_trips = 0
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self.execute(schema_statements())
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """Columns added to schema.sql after a local file was created (``CREATE TABLE IF NOT
+        EXISTS`` leaves an existing table alone), so an old ``make run`` database keeps working."""
+        for table, column, kind in ADDED_COLUMNS:
+            present = {
+                row["name"] for row in self.execute([Statement(f"PRAGMA table_info({table})")])[0]
+            }
+            if column not in present:
+                self.execute([Statement(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")])
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
