@@ -41,9 +41,15 @@ def parse_movie_id(raw: str | None) -> int:
     return int(raw)
 
 
+#: A character that means something: not white space (JSON Schema's ``\s`` and Python's agree once
+#: control characters and U+FEFF are excluded too), so the contract's pattern and this check accept
+#: exactly the same queries.
+_MEANINGFUL = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\ufeff]")
+
+
 def parse_query(raw: str | None) -> str:
     """The search text: required, at most ``MAX_QUERY_LENGTH`` characters, surrounding blanks trimmed."""
-    if raw is None or not raw.strip():
+    if raw is None or not _MEANINGFUL.search(raw):
         raise InvalidInput("query parameter 'query' is required and must not be blank")
     if len(raw) > MAX_QUERY_LENGTH:
         raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters")

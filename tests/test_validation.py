@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 
 from chalicelib.errors import InvalidInput
 from chalicelib.validation import parse_movie_id, parse_page, parse_query
+from tests.contract import CONTRACT_PATH
 
 
 @pytest.mark.parametrize(
@@ -72,3 +76,29 @@ def test_query_length_is_bounded() -> None:
     assert parse_query("x" * 500) == "x" * 500
     with pytest.raises(InvalidInput, match="at most 500"):
         parse_query("x" * 501)
+
+
+@pytest.mark.parametrize("raw", ["\x1c", "\ufeff", " \t", "\x85\x00"])
+def test_a_query_of_only_blanks_or_control_characters_is_refused(raw: str) -> None:
+    with pytest.raises(InvalidInput, match="must not be blank"):
+        parse_query(raw)
+
+
+def load_contract_pattern() -> str:
+    contract = yaml.safe_load(CONTRACT_PATH.read_text())
+    parameters = contract["paths"]["/api/movies-on-demand/search"]["get"]["parameters"]
+    (query,) = [p for p in parameters if p.get("name") == "query"]
+    return str(query["schema"]["pattern"])
+
+
+def test_the_contracts_query_pattern_accepts_exactly_what_the_server_does() -> None:
+    """Python's regex stands in for JSON Schema's here; the pattern avoids where the two differ."""
+    pattern = load_contract_pattern()
+    for raw in ["\x1c", "\ufeff", " ", "\u200b", "a", " a ", "\x85", "é"]:
+        accepted_by_contract = re.search(pattern, raw) is not None
+        try:
+            parse_query(raw)
+            accepted_by_server = True
+        except InvalidInput:
+            accepted_by_server = False
+        assert accepted_by_contract == accepted_by_server, repr(raw)
