@@ -17,9 +17,10 @@ from chalicelib.adapters.dispatch import SqsQueue
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.jobs import MovieMetadata
 from chalicelib.adapters.store.sqlite import SqliteExecutor
-from chalicelib.domain.jobs import JobStatus
+from chalicelib.domain.jobs import JobStatus, SkippedRelease, encode_skipped
 from chalicelib.errors import JobError, NotFound, NzbgeekError
 from chalicelib.services.fetch import FetchService
+from tests.seeding import seed_job
 
 REGION = "eu-west-1"
 
@@ -178,3 +179,75 @@ def test_an_indexer_outage_still_returns_an_existing_active_job(
     assert (job.job_id, created) == (first.job_id, False)
     with pytest.raises(NzbgeekError):
         outage.fetch(551, models.FetchRequest(mode="auto"))
+
+
+def failed_job(store: JobStore, release_id: str, error_class: str, **fields: Any) -> None:
+    """The movie's last job, failed with ``error_class`` while fetching ``release_id``."""
+    job = seed_job(store, JobStatus.DOWNLOADING, movie_id=550)
+    store.transition(
+        job.job_id,
+        from_statuses=[JobStatus.DOWNLOADING],
+        to=JobStatus.ERROR,
+        now=job.updated_at,
+        release_id=release_id,
+        error_message="password-protected archive",
+        error_class=error_class,
+        **fields,
+    )
+
+
+def test_fetching_again_after_a_release_failed_tries_the_next_one(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    client, url = sqs
+    passed_over = [SkippedRelease("second", "Fight.Club…-SECOND", "its NZB is gone")]
+    failed_job(store, "best", "password", skipped_releases=encode_skipped(passed_over))
+
+    job, created = service(store, url, RANKED).fetch(550, models.FetchRequest(mode="auto"))
+
+    assert created
+    assert job.release_id == "third"  # best failed, second was passed over by that job
+    [message] = queued_messages(client, url)
+    assert message["candidates"] == []
+
+
+def test_a_failure_that_was_not_the_releases_fault_tries_the_same_release_again(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    _, url = sqs
+    failed_job(store, "best", "stopped")
+
+    job, _ = service(store, url, RANKED).fetch(550, models.FetchRequest(mode="auto"))
+
+    assert job.release_id == "best"
+
+
+def test_when_every_release_was_tried_auto_mode_says_so_and_manual_mode_still_works(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    _, url = sqs
+    failed_job(store, "best", "missing_articles")
+    fetch = service(store, url, RANKED[:2])
+
+    with pytest.raises(NotFound, match="no other release to try"):
+        fetch.fetch(550, models.FetchRequest(mode="auto"))
+    job, created = fetch.fetch(550, models.FetchRequest(mode="manual", release_id="best"))
+    assert created
+    assert job.release_id == "best"
+
+
+def test_an_active_job_is_returned_without_asking_the_indexer(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    _, url = sqs
+    first, _ = service(store, url, RANKED).fetch(550, models.FetchRequest(mode="auto"))
+    asked: list[int] = []
+
+    def counting(movie_id: int, quality: str) -> models.ReleaseList:
+        asked.append(movie_id)
+        return models.ReleaseList(movie_id=movie_id, imdb_id=None, releases=RANKED)
+
+    again = FetchService(store, SqsQueue(url), find_releases=counting, metadata=lambda m: None)
+    job, created = again.fetch(550, models.FetchRequest(mode="auto"))
+
+    assert (job.job_id, created, asked) == (first.job_id, False, [])

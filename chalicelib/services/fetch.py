@@ -2,8 +2,11 @@
 
 The job row is created before the message is sent, so a queue failure leaves a job to correct, never
 a message about a job that does not exist: the job is marked ``error`` and the client gets JOB_ERROR.
-An existing active job for the movie is returned as is (one job per movie), even when the indexer is
-down at the moment.
+An existing active job for the movie is returned as is (one job per movie) before the indexer is
+asked, so repeated fetches cost no indexer call and work while it is down.
+
+Fetching again after a job failed because of its release (password, missing articles, no video…)
+must not pick the same release again: auto mode passes over the releases the last job tried.
 """
 
 from __future__ import annotations
@@ -15,8 +18,16 @@ from chalicelib.adapters.dispatch import JobQueue
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.jobs import MovieMetadata
 from chalicelib.domain.dispatch import MAX_CANDIDATES, Candidate, JobMessage
-from chalicelib.domain.jobs import Clock, Job, JobStatus, new_job_id, to_iso, utcnow
-from chalicelib.errors import ApiError, JobError, NotFound, NzbgeekError
+from chalicelib.domain.jobs import (
+    Clock,
+    Job,
+    JobStatus,
+    decode_skipped,
+    new_job_id,
+    to_iso,
+    utcnow,
+)
+from chalicelib.errors import ApiError, JobError, NotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 from chalicelib.services.jobs import job_model
@@ -43,13 +54,13 @@ class FetchService:
 
     def fetch(self, movie_id: int, request: models.FetchRequest) -> tuple[models.Job, bool]:
         """The movie's job and whether it was created now (False: an active job already existed)."""
-        try:
-            chosen, fallbacks = self._choose(movie_id, request)
-        except (NotFound, NzbgeekError):
-            existing = self._store.latest_job(movie_id)
-            if existing is not None and existing.is_active:
-                return job_model(existing), False
-            raise
+        previous = self._store.latest_job(movie_id)
+        if previous is not None and previous.is_active:
+            logger.info(
+                "fetch found an active job", extra={"job_id": previous.job_id, "movie_id": movie_id}
+            )
+            return job_model(previous), False
+        chosen, fallbacks = self._choose(movie_id, request, previous)
 
         now = self._clock()
         job = Job(
@@ -98,7 +109,7 @@ class FetchService:
         return job_model(stored), True
 
     def _choose(
-        self, movie_id: int, request: models.FetchRequest
+        self, movie_id: int, request: models.FetchRequest, previous: Job | None
     ) -> tuple[models.Release, list[models.Release]]:
         releases = self._find_releases(movie_id, request.quality_preference).releases
         if request.mode == "manual":
@@ -109,4 +120,37 @@ class FetchService:
         usable = [release for release in releases if not release.rejected]
         if not usable:
             raise NotFound("no releases available for this movie")
-        return usable[0], usable[1 : 1 + MAX_CANDIDATES]
+        tried = _tried_in_vain(previous)
+        untried = [release for release in usable if release.release_id not in tried]
+        if not untried:
+            failure = previous.error_message if previous is not None else None
+            raise NotFound(
+                f"no other release to try: the last attempt failed ({failure}); "
+                "fetch one by hand (manual mode) to try it again"
+            )
+        return untried[0], untried[1 : 1 + MAX_CANDIDATES]
+
+
+#: Failures that belong to the release, not to the service: trying that release again fails again.
+RELEASE_FAULTS = frozenset(
+    {
+        "password",
+        "missing_articles",
+        "too_large",
+        "no_video",
+        "unpack",
+        "repair",
+        "media",
+        "indexer",
+    }
+)
+
+
+def _tried_in_vain(previous: Job | None) -> set[str]:
+    """Releases the movie's last job failed with or passed over, when the failure was theirs."""
+    if previous is None or previous.status is not JobStatus.ERROR:
+        return set()
+    if previous.error_class not in RELEASE_FAULTS:
+        return set()
+    tried = {item.release_id for item in decode_skipped(previous.skipped_releases)}
+    return tried | ({previous.release_id} if previous.release_id else set())
