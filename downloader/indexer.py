@@ -96,9 +96,9 @@ def _refuse_foreign_redirects(allowed: tuple[str, str, int | None]) -> Any:
     def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         if response.is_redirect:
             target = urljoin(response.url, response.headers.get("Location", ""))
-            same = _origin(target) == allowed
-            upgrade = _origin(target) == ("https", allowed[1], 443)  # http → https, same host
-            if not (same or upgrade):
+            origin = _origin(target)
+            # The same scheme, host and port, or the http → https upgrade of the same host.
+            if origin not in (allowed, ("https", allowed[1], 443)):
                 raise IndexerError("the indexer redirected to another host; refused")
         return response
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.domain.dispatch import JobMessage
-from chalicelib.domain.jobs import SkippedRelease
+from chalicelib.domain.jobs import SkippedRelease, movie_object_key
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
@@ -91,7 +91,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
 
         engine = Engine(context.servers, context.engine_options, on_progress=release_progress)
         watch = Watermarks()
-        movie_key = f"movies/{message.job_id}/movie.mp4"
+        movie_key = movie_object_key(message.job_id, ".mp4")
         if context.streaming is not None:
             tail = StreamedTail(
                 nzb,
@@ -119,7 +119,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.beat()
             uploaded = context.uploader.upload(
                 prepared.path,
-                f"movies/{message.job_id}/movie{prepared.extension}",
+                movie_object_key(message.job_id, prepared.extension),
                 content_type=prepared.content_type,
                 metadata={
                     "movie-id": str(message.movie_id),
@@ -165,7 +165,9 @@ def _choose_release(message: JobMessage, context: TaskContext, reporter: JobRepo
     enough to repair. A problem with one release (its NZB gone or broken, a password, too many
     missing articles) moves on to the next candidate; one that would stop them all (the indexer
     refusing the key, the disk) fails the job at once."""
-    skipped: list[tuple[str, str, str, str]] = []  # (release id, title, reason, error class)
+    skipped: list[
+        tuple[SkippedRelease, str]
+    ] = []  # with the error class it would fail the job with
     candidates = [(message.release_id, message.release_title)] + [
         (c.release_id, c.release_title) for c in message.candidates
     ]
@@ -173,17 +175,16 @@ def _choose_release(message: JobMessage, context: TaskContext, reporter: JobRepo
         try:
             nzb = context.get_nzb(release_id)
         except NzbError as exc:
-            skipped.append(
-                (release_id, title, f"could not get the release's NZB: {exc}", "indexer")
-            )
+            reason = f"could not get the release's NZB: {exc}"
+            skipped.append((SkippedRelease(release_id, title, reason), "indexer"))
             continue
         if nzb.password:
-            skipped.append((release_id, title, "password-protected archive", "password"))
+            reason = "password-protected archive"
+            skipped.append((SkippedRelease(release_id, title, reason), "password"))
             continue
         if nzb.bytes > context.max_release_bytes:
-            skipped.append(
-                (release_id, title, f"too large ({nzb.bytes / 1e9:.1f} GB)", "too_large")
-            )
+            reason = f"too large ({nzb.bytes / 1e9:.1f} GB)"
+            skipped.append((SkippedRelease(release_id, title, reason), "too_large"))
             continue
         free = shutil.disk_usage(context.work_root).free
         if free < nzb.bytes * DISK_FACTOR:
@@ -198,22 +199,20 @@ def _choose_release(message: JobMessage, context: TaskContext, reporter: JobRepo
                 f"{available.missing_share:.0%} of sampled articles missing and only "
                 f"{available.recovery_share:.0%} recovery data"
             )
-            skipped.append((release_id, title, reason, "missing_articles"))
+            skipped.append((SkippedRelease(release_id, title, reason), "missing_articles"))
             continue
-        if skipped:
-            said = [f"{title}: {reason}" for _, title, reason, _ in skipped]
+        passed_over = [item for item, _ in skipped]
+        if passed_over:
+            said = [f"{item.release_title}: {item.reason}" for item in passed_over]
             logger.warning("releases skipped", extra={"job_id": message.job_id, "skipped": said})
-            reporter.fetching_instead(
-                release_id,
-                title,
-                [SkippedRelease(rid, name, reason) for rid, name, reason, _ in skipped],
-            )
+            reporter.fetching_instead(release_id, title, passed_over)
         return nzb
-    if len(skipped) == 1:
-        raise JobFailed(skipped[0][2], skipped[0][3])
-    every = "; ".join(f"{title}: {reason}" for _, title, reason, _ in skipped)
+    (first, error_class), *others = skipped
+    if not others:
+        raise JobFailed(first.reason, error_class)
+    every = "; ".join(f"{item.release_title}: {item.reason}" for item, _ in skipped)
     # The chosen release's problem names the failure; the message lists every candidate's.
-    raise JobFailed(f"no usable release ({every})", skipped[0][3])
+    raise JobFailed(f"no usable release ({every})", error_class)
 
 
 def _download(

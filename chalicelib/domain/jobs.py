@@ -81,6 +81,16 @@ def is_job_id(text: str) -> bool:
     return len(text) <= 64 and JOB_ID_PATTERN.fullmatch(text) is not None
 
 
+def movie_object_prefix(job_id: str) -> str:
+    """Where a job's objects live in the bucket: cleanup deletes the prefix, stream lists it."""
+    return f"movies/{job_id}/"
+
+
+def movie_object_key(job_id: str, extension: str) -> str:
+    """The movie the downloader uploads (``extension`` with its dot, e.g. ``.mp4``)."""
+    return f"{movie_object_prefix(job_id)}movie{extension}"
+
+
 def expiry_after(moment: datetime, retention_hours: int) -> datetime:
     """When cleanup deletes a movie last touched (ready or watched) at ``moment``."""
     return moment + timedelta(hours=retention_hours)

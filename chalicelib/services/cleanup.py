@@ -13,12 +13,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Clock, to_iso, utcnow
+from chalicelib.domain.jobs import Clock, movie_object_prefix, to_iso, utcnow
 from chalicelib.errors import ApiError
 from chalicelib.logs import logger
 from chalicelib.metrics import emit, record_job_event
 from chalicelib.services.stats import StatsService
-from chalicelib.services.stream import movie_object_prefix
 
 
 @dataclass

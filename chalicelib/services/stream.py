@@ -13,14 +13,17 @@ from chalicelib import models
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.jobs import MovieMetadata
-from chalicelib.domain.jobs import Clock, JobStatus, expiry_after, to_iso, utcnow
+from chalicelib.domain.jobs import (
+    Clock,
+    JobStatus,
+    expiry_after,
+    movie_object_prefix,
+    to_iso,
+    utcnow,
+)
 from chalicelib.errors import InvalidInput, NotFound, StorageError
 
 MetadataLookup = Callable[[int], MovieMetadata | None]
-
-
-def movie_object_prefix(job_id: str) -> str:
-    return f"movies/{job_id}/"
 
 
 class StreamService:
