@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.adapters.newznab import IndexerRelease
+from chalicelib.domain.indexer_release import IndexerRelease
 from chalicelib.domain.ranking import Film, Ranked, rank
 from chalicelib.domain.release_parser import parse_release
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from math import ceil
@@ -33,6 +32,7 @@ from chalicelib.adapters.http import (
     pooled_session,
     retry_after_seconds,
 )
+from chalicelib.domain.indexer_release import IndexerRelease
 from chalicelib.errors import NzbgeekError
 from chalicelib.logs import logger, scrub
 
@@ -51,20 +51,6 @@ DEFAULT_LIMIT_BACKOFF = timedelta(minutes=15)
 LIMIT_WINDOW = timedelta(hours=24)
 
 Now = Callable[[], datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class IndexerRelease:
-    """One search result, with the ``newznab:attr`` values the ranking uses."""
-
-    release_id: str
-    title: str
-    size_bytes: int | None
-    published_at: datetime | None
-    grabs: int | None
-    categories: tuple[int, ...]
-    #: Newznab: 0 none, 1 passworded archive, 2 contains an inner archive; None when not reported.
-    password: int | None
 
 
 def _utcnow() -> datetime:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from chalicelib.adapters.newznab import IndexerRelease
+from chalicelib.domain.indexer_release import IndexerRelease
 from chalicelib.domain.release_parser import ParsedRelease
 
 #: The spec's fallback order after the preferred resolution: 1080p → 720p → 4K → the rest.

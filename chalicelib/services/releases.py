@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import cast
 
 from chalicelib import models
-from chalicelib.adapters.newznab import IndexerRelease, NewznabClient
+from chalicelib.adapters.newznab import NewznabClient
 from chalicelib.cache import TTLCache
+from chalicelib.domain.indexer_release import IndexerRelease
 from chalicelib.domain.jobs import to_iso
 from chalicelib.domain.ranking import Film, Ranked, rank
 from chalicelib.domain.release_parser import ParsedRelease, parse_release
