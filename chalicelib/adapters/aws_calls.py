@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, TypeVar
 
-from chalicelib.logs import logger
-from chalicelib.metrics import record_upstream
+from chalicelib.adapters.http import note_upstream_call
 
 Client = TypeVar("Client")
 
@@ -40,10 +39,4 @@ def log_calls(client: Client, target: str) -> Client:
 
 
 def _log(target: str, operation: str, status: int | str, context: dict[str, Any]) -> None:
-    begun = context.get(_STARTED)
-    elapsed = round((time.perf_counter() - begun) * 1000, 1) if begun is not None else 0.0
-    logger.info(
-        "upstream call",
-        extra={"target": target, "method": operation, "status": status, "duration_ms": elapsed},
-    )
-    record_upstream(target, status, elapsed)
+    note_upstream_call(target, operation, status, context.get(_STARTED, time.perf_counter()))

@@ -68,18 +68,20 @@ def logged_request(
         status = type(exc).__name__
         raise
     finally:
-        elapsed = round((time.perf_counter() - started) * 1000, 1)
-        logger.info(
-            "upstream call",
-            extra={
-                "target": target,
-                "method": method,
-                "url": logged_url,
-                "status": status,
-                "duration_ms": elapsed,
-            },
-        )
-        record_upstream(target, status, elapsed)
+        note_upstream_call(target, method, status, started, url=logged_url)
+
+
+def note_upstream_call(
+    target: str, method: str, status: int | str, started: float, *, url: str | None = None
+) -> None:
+    """The one log line and metric of an outside call (HTTP here, boto3 in ``aws_calls``), from
+    its ``time.perf_counter()`` start."""
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    fields: dict[str, object] = {"target": target, "method": method}
+    if url is not None:
+        fields["url"] = url
+    logger.info("upstream call", extra={**fields, "status": status, "duration_ms": elapsed})
+    record_upstream(target, status, elapsed)
 
 
 def describe_transport_error(exc: requests.RequestException, timeout: float) -> str:
