@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from chalicelib.adapters.dispatch import task_environment
 from chalicelib.adapters.store.executor import schema_statements
 from chalicelib.domain.dispatch import JobMessage
+from chalicelib.domain.jobs import movie_object_key
 from chalicelib.logs import SECRET_ENV_VARS
 from chalicelib.settings import Settings
 from tests.fakes import d1
@@ -474,7 +475,9 @@ def test_r2_lifecycle_is_a_backstop_and_cors_allows_reads_from_web_origins() -> 
     assert cors[0]["allowed"]["methods"] == ["GET", "HEAD"]
     assert cors[0]["allowed"]["origins"] == "${var.web_origins}"
     # The object keys cleanup deletes and the downloader writes live under the rule's prefix.
-    assert 'f"movies/{message.job_id}/movie' in (ROOT / "downloader" / "pipeline.py").read_text()
+    assert movie_object_key("job_1_a", ".mp4").startswith(expire["conditions"]["prefix"])
+    pipeline = (ROOT / "downloader" / "pipeline.py").read_text()
+    assert "movie_object_key(message.job_id" in pipeline
 
 
 # --- the downloader task: sizing and networking --------------------------------------------------
