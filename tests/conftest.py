@@ -18,8 +18,11 @@ from moto.server import ThreadedMotoServer
 from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
+from chalicelib.adapters.store import JobStore
+from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.cache import TTLCache
 from chalicelib.logs import forget_registered_secrets, logger
+from sandbox.nntp_server import NntpTestServer
 from tests.contract import load_contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,6 +165,21 @@ def s3_server(env: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         yield endpoint
     finally:
+        server.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    """A job store of the test's own: a fresh SQLite file, reads never cached."""
+    return JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), cache_seconds=0)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[NntpTestServer]]:
+    """NNTP stand-ins a test starts (append them); each is stopped afterwards."""
+    started: list[NntpTestServer] = []
+    yield started
+    for server in started:
         server.stop()
 
 

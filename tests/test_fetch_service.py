@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,7 +15,6 @@ from chalicelib import models
 from chalicelib.adapters.dispatch import SqsQueue
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.jobs import MovieMetadata
-from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus, SkippedRelease, encode_skipped
 from chalicelib.errors import JobError, NotFound, NzbgeekError
 from chalicelib.services.fetch import FetchService
@@ -64,11 +62,6 @@ def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SQSClient, str]]:
         client = boto3.client("sqs", region_name=REGION)
         url = client.create_queue(QueueName="movies-on-demand-jobs")["QueueUrl"]
         yield client, url
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    return JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), cache_seconds=0)
 
 
 def service(store: JobStore, queue_url: str, releases: list[models.Release]) -> FetchService:

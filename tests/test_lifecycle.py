@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import signal
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import Job, JobStatus, from_iso, to_iso
 from chalicelib.errors import StorageError
 from downloader.lifecycle import JobReporter, JobTakenAway, stop_on_sigterm
@@ -19,11 +17,6 @@ from tests.conftest import FakeClock, LogCapture
 from tests.seeding import seed_job
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    return JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), cache_seconds=0)
 
 
 def downloading_job(store: JobStore) -> Job:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.dispatch import Candidate, JobMessage
 from chalicelib.domain.jobs import JobStatus, decode_skipped
 from downloader.errors import NzbError
@@ -53,19 +51,6 @@ def movie_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     par2 = "c -q -q -r20 -n3 -s4096 Movie.2024.1080p.par2 Movie.2024.1080p.mkv"
     subprocess.run([par2_binary(), *par2.split()], cwd=folder, check=True)
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    return JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), cache_seconds=0)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[NntpTestServer]]:
-    started: list[NntpTestServer] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 class RecordingReporter(JobReporter):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,19 +61,6 @@ def stored_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     par2 = ["c", "-q", "-q", "-r15", "-n2", f"-s{SEGMENT}", "Movie.2024.1080p.par2"]
     subprocess.run([par2_binary(), *par2, *(v.name for v in volumes)], cwd=folder, check=True)
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    return JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), cache_seconds=0)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[NntpTestServer]]:
-    started: list[NntpTestServer] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def packets(path: Path) -> list[str]:

@@ -119,14 +119,6 @@ def indexer() -> Iterator[Indexer]:
         thread.join(timeout=5)
 
 
-@pytest.fixture
-def nntp() -> Iterator[list[NntpTestServer]]:
-    started: list[NntpTestServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
 @dataclass
 class Task:
     """The task's environment, as the task definition and the dispatcher would set it."""
@@ -183,7 +175,7 @@ def task(
     s3: S3Client,
     tmp_path: Path,
     indexer: Indexer,
-    nntp: list[NntpTestServer],
+    servers: list[NntpTestServer],
 ) -> Iterator[Task]:
     work = tmp_path / "data"
     env.setenv("WORK_DIR", str(work))
@@ -194,7 +186,7 @@ def task(
     try:
         # The test's own view of the store: the same SQLite file, never cached.
         store = JobStore(SqliteExecutor(os.environ["SQLITE_PATH"]), cache_seconds=0)
-        yield Task(env, indexer, nntp, work, store)
+        yield Task(env, indexer, servers, work, store)
     finally:
         signal.signal(signal.SIGTERM, previous)  # main() installs its own handler
 
