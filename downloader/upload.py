@@ -93,7 +93,7 @@ class Uploader:
             with path.open("rb") as source:
                 source.seek(offset)
                 body = source.read(length)
-            etag = self._put_part(key, upload_id, number, body)
+            etag = self.put_part(key, upload_id, number, body)
             with lock:
                 done += length
                 if progress is not None:
@@ -124,10 +124,6 @@ class Uploader:
         except Exception as exc:
             raise StorageError(f"could not start the upload ({_code(exc)})") from None
 
-    def put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
-        """Send one part (retried); returns its ETag. Sending a number again replaces the part."""
-        return self._put_part(key, upload_id, number, body)
-
     def complete(
         self, key: str, upload_id: str, parts: list[CompletedPartTypeDef], size: int
     ) -> None:
@@ -144,7 +140,8 @@ class Uploader:
             self._client.delete_object(Bucket=self._bucket, Key=key)
             raise StorageError(f"the uploaded object has {stored} bytes, the file {size}")
 
-    def _put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+    def put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """Send one part (retried); returns its ETag. Sending a number again replaces the part."""
         for attempt in range(1, self._attempts + 1):
             try:
                 reply = self._client.upload_part(
