@@ -1,7 +1,8 @@
 """The hourly cleanup: delete unwatched movies, fail silent jobs, purge old rows.
 
 Idempotent and failure-isolated: a job whose files cannot be deleted stays ``ready`` (expired) and is
-retried next run, and never stops the others. Two job-store round trips per run whatever the backlog.
+retried next run, and never stops the others. Two job-store round trips per run whatever the backlog,
+plus one for the hourly gauges when a ``StatsService`` is given (as in production).
 """
 
 from __future__ import annotations
