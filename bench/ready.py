@@ -59,13 +59,13 @@ from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
 from chalicelib.logs import logger
 from downloader import pipeline
-from downloader.engine import Engine
-from downloader.lifecycle import JobReporter
-from downloader.nzb import Nzb, parse_nzb
-from downloader.repair import par2_binary
-from downloader.servers import ServerConfig, parse_server
-from downloader.streaming import StreamOptions
-from downloader.upload import Uploader
+from downloader.post.par2 import par2_binary
+from downloader.reporter import JobReporter
+from downloader.streaming.tail import StreamOptions
+from downloader.uploader import Uploader
+from downloader.usenet.engine import Engine
+from downloader.usenet.nzb import Nzb, parse_nzb
+from downloader.usenet.servers import ServerConfig, parse_server
 from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.rar import pack_file
 

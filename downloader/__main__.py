@@ -13,11 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from downloader.engine import DownloadResult, Engine, EngineOptions
 from downloader.errors import DownloadError
-from downloader.nzb import MAX_NZB_BYTES, parse_nzb
-from downloader.progress import Progress, human_bytes, render_bar
-from downloader.servers import parse_server, parse_servers
+from downloader.usenet.engine import DownloadResult, Engine, EngineOptions
+from downloader.usenet.nzb import MAX_NZB_BYTES, parse_nzb
+from downloader.usenet.progress import Progress, human_bytes, render_bar
+from downloader.usenet.servers import parse_server, parse_servers
 
 USAGE = """usage: python -m downloader COMMAND
 

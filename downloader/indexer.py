@@ -17,7 +17,7 @@ import requests
 
 from chalicelib.adapters.http import describe_transport_error, logged_request, pooled_session
 from downloader.errors import IndexerError, NzbError
-from downloader.nzb import MAX_NZB_BYTES, Nzb, parse_nzb
+from downloader.usenet.nzb import MAX_NZB_BYTES, Nzb, parse_nzb
 
 _RELEASE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 

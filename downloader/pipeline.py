@@ -21,14 +21,8 @@ from chalicelib.domain.jobs import SkippedRelease, movie_object_key
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
-from downloader.availability import probe, recovery_share
-from downloader.engine import DownloadResult, Engine, EngineOptions
 from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError
-from downloader.lifecycle import JobReporter
-from downloader.nzb import Nzb, NzbFile
-from downloader.progress import Progress, ReleaseProgress
-from downloader.remux import MediaError, prepare
-from downloader.repair import (
+from downloader.post.par2 import (
     RepairError,
     quick_check,
     read_index,
@@ -36,12 +30,18 @@ from downloader.repair import (
     restore_names,
     verify_or_repair,
 )
-from downloader.servers import ServerConfig
-from downloader.stored import NotStreamable
-from downloader.streaming import StreamedTail, StreamOptions
-from downloader.unpack import UnpackError, inspect, main_video, unpack_release
-from downloader.upload import Uploaded, Uploader
-from downloader.watermark import Watermarks
+from downloader.post.remux import MediaError, prepare
+from downloader.post.unpack import UnpackError, inspect, main_video, unpack_release
+from downloader.reporter import JobReporter
+from downloader.streaming import NotStreamable
+from downloader.streaming.tail import StreamedTail, StreamOptions
+from downloader.streaming.watermark import Watermarks
+from downloader.uploader import Uploaded, Uploader
+from downloader.usenet.availability import probe, recovery_share
+from downloader.usenet.engine import DownloadResult, Engine, EngineOptions
+from downloader.usenet.nzb import Nzb, NzbFile
+from downloader.usenet.progress import Progress, ReleaseProgress
+from downloader.usenet.servers import ServerConfig
 
 #: Download + unpacked copy + remuxed copy must fit on the task's disk.
 DISK_FACTOR = 2.5
@@ -64,7 +64,7 @@ class TaskContext:
     retention_hours: int
     max_release_bytes: int
     engine_options: EngineOptions = field(default_factory=EngineOptions)
-    #: Remux and upload while downloading when the release allows it (``streaming.py``); None
+    #: Remux and upload while downloading when the release allows it (``downloader.streaming``); None
     #: always takes the sequential path.
     streaming: StreamOptions | None = field(default_factory=StreamOptions)
 

@@ -21,10 +21,10 @@ from chalicelib.errors import ApiError
 from chalicelib.logs import logger
 from downloader.errors import ServerConfigError
 from downloader.indexer import fetch_nzb
-from downloader.lifecycle import JobReporter, JobStoreUnavailable, JobTakenAway, stop_on_sigterm
 from downloader.pipeline import JobFailed, TaskContext, run
-from downloader.servers import parse_servers
-from downloader.upload import Uploader
+from downloader.reporter import JobReporter, JobStoreUnavailable, JobTakenAway, stop_on_sigterm
+from downloader.uploader import Uploader
+from downloader.usenet.servers import parse_servers
 
 
 def main() -> int:

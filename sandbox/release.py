@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from downloader.repair import par2_binary
+from downloader.post.par2 import par2_binary
 from sandbox.posting import Release, make_release
 from sandbox.rar import write_volumes
 

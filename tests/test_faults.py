@@ -25,7 +25,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import utcnow
 from chalicelib.services.cleanup import CleanupService
-from downloader.nzb import parse_nzb
+from downloader.usenet.nzb import parse_nzb
 from sandbox.stack import Stack
 from tests.fakes import d1
 from tests.fault_servers import D1OverHttp, S3Proxy

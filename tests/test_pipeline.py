@@ -15,13 +15,13 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.domain.dispatch import Candidate, JobMessage
 from chalicelib.domain.jobs import JobStatus, decode_skipped
 from downloader.errors import NzbError
-from downloader.lifecycle import JobReporter
-from downloader.nzb import Nzb, parse_nzb
 from downloader.pipeline import JobFailed, TaskContext, run
-from downloader.remux import probe
-from downloader.repair import par2_binary
-from downloader.servers import parse_server
-from downloader.upload import MIN_PART, Uploader
+from downloader.post.par2 import par2_binary
+from downloader.post.remux import probe
+from downloader.reporter import JobReporter
+from downloader.uploader import MIN_PART, Uploader
+from downloader.usenet.nzb import Nzb, parse_nzb
+from downloader.usenet.servers import parse_server
 from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.posting import Release, make_release
 from tests.conftest import R2_BUCKET

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from downloader.remux import MediaError, prepare, probe
+from downloader.post.remux import MediaError, prepare, probe
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (.ci/run installs it)"

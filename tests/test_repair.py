@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from downloader.repair import (
+from downloader.post.par2 import (
     par2_binary,
     quick_check,
     read_index,

@@ -1,4 +1,4 @@
-"""The streaming tail (downloader/streaming.py): remux and upload while downloading, or step aside.
+"""The streaming tail (downloader/streaming/tail.py): remux and upload while downloading, or step aside.
 
 Real tools throughout: a stored RAR5 set written by bench.ready's writer with a par2 set made by
 par2cmdline-turbo, served by the NNTP test server, remuxed by ffmpeg, uploaded to moto's S3. Each
@@ -20,12 +20,13 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus
 from downloader.pipeline import JobFailed, run
-from downloader.remux import probe
-from downloader.repair import par2_binary
-from downloader.stored import NotStreamable, read_slice
-from downloader.streaming import StreamOptions
-from downloader.upload import MIN_PART
-from downloader.watermark import Watermarks
+from downloader.post.par2 import par2_binary
+from downloader.post.remux import probe
+from downloader.streaming import NotStreamable
+from downloader.streaming.rar5_slices import read_slice
+from downloader.streaming.tail import StreamOptions
+from downloader.streaming.watermark import Watermarks
+from downloader.uploader import MIN_PART
 from sandbox.nntp_server import NntpTestServer
 from sandbox.posting import make_release
 from sandbox.rar import pack_file
@@ -220,8 +221,8 @@ def test_too_little_index_space_falls_back(
     sequential: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("downloader.stream_plan.MOOV_BASE", 64)
-    monkeypatch.setattr("downloader.stream_plan.MOOV_PER_SAMPLE", 0)
+    monkeypatch.setattr("downloader.streaming.plan.MOOV_BASE", 64)
+    monkeypatch.setattr("downloader.streaming.plan.MOOV_PER_SAMPLE", 0)
 
     movie, outcomes = ready_movie(store, s3, tmp_path, servers, stored_set, StreamOptions())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from downloader.unpack import (
+from downloader.post.unpack import (
     UnpackError,
     extract,
     first_volumes,

@@ -10,7 +10,7 @@ import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.errors import StorageError
-from downloader.upload import MAX_PARTS, MIB, MIN_PART, Uploader, part_size_for
+from downloader.uploader import MAX_PARTS, MIB, MIN_PART, Uploader, part_size_for
 from tests.conftest import R2_BUCKET
 
 

@@ -139,7 +139,7 @@ locals {
         valueFrom = aws_secretsmanager_secret.app[secret].arn
       }
     ]
-    # SIGTERM marks the job stopped (downloader/lifecycle.py) before ECS kills the container.
+    # SIGTERM marks the job stopped (downloader/reporter.py) before ECS kills the container.
     stopTimeout = 60
     # Many NNTP connections per server, plus the upload's.
     ulimits = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from downloader.engine import EngineOptions
+from downloader.usenet.engine import EngineOptions
 from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.posting import Release, make_release
 

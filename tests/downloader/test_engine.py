@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from downloader.engine import DownloadResult, Engine
 from downloader.errors import DownloadError
-from downloader.nntp import NntpConnection
-from downloader.nzb import parse_nzb
-from downloader.progress import Progress
-from downloader.servers import ServerConfig, parse_server
+from downloader.usenet.engine import DownloadResult, Engine
+from downloader.usenet.nntp import NntpConnection
+from downloader.usenet.nzb import parse_nzb
+from downloader.usenet.progress import Progress
+from downloader.usenet.servers import ServerConfig, parse_server
 from sandbox.posting import Release, make_release
 from tests.downloader.conftest import FAST, Serve, payload
 from tests.servers.tls import make_tls

@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from downloader.errors import NzbError
-from downloader.nzb import filename_from_subject, parse_nzb
+from downloader.usenet.nzb import filename_from_subject, parse_nzb
 from sandbox.posting import make_release
 
 NS = 'xmlns="http://www.newzbin.com/DTD/2003/nzb"'

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.logs import current_secrets
 from downloader.errors import ServerConfigError
-from downloader.servers import parse_server, parse_servers
+from downloader.usenet.servers import parse_server, parse_servers
 
 
 def test_a_full_url_is_parsed() -> None:

@@ -30,8 +30,8 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
-from downloader.remux import probe
-from downloader.repair import par2_binary
+from downloader.post.par2 import par2_binary
+from downloader.post.remux import probe
 from downloader.task import main
 from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.posting import Release, make_release

@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from downloader.nzb import NzbFile, Segment
-from downloader.servers import ServerConfig
+from downloader.usenet.nzb import NzbFile, Segment
+from downloader.usenet.servers import ServerConfig
 
 
 @dataclass(eq=False)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from downloader.errors import NntpAuthError, NntpError
-from downloader.nntp import NntpConnection
-from downloader.nzb import Nzb
-from downloader.servers import ServerConfig
+from downloader.usenet.nntp import NntpConnection
+from downloader.usenet.nzb import Nzb
+from downloader.usenet.servers import ServerConfig
 
 SAMPLE = 24
 

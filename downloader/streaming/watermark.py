@@ -2,7 +2,7 @@
 
 The engine writes every decoded part at its offset as soon as its reply completes, in whatever order
 the connections finish, so a file on disk is a patchwork until the end. The streaming tail (see
-``streaming.py``) wants to read the movie while it downloads, and may only read bytes that will not
+``tail.py``) wants to read the movie while it downloads, and may only read bytes that will not
 change: those below the *watermark*, the end of the run of articles from offset 0 that all arrived
 with a good yEnc CRC. A missing or damaged article stops the watermark for good (par2 will have to
 repair the file), which the reader sees once the engine settles that file as incomplete.

@@ -23,7 +23,7 @@ from typing import Any
 import sabctools
 
 from downloader.errors import NntpAuthError, NntpBusyError, NntpError
-from downloader.servers import ServerConfig
+from downloader.usenet.servers import ServerConfig
 
 BUFFER_SIZE = 1024 * 1024
 _GREETING, _USER, _PASS, _STAT = object(), object(), object(), object()

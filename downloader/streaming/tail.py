@@ -2,10 +2,10 @@
 
 Done one after the other, time to ready is download + unpack + remux + upload, about twice the
 download alone (bench/README.md). Done here, the movie's verified bytes are read in order as they
-arrive (``watermark.py``), straight out of the volumes of a stored RAR5 set (``stored.py``) or from a
+arrive (``watermark.py``), straight out of the volumes of a stored RAR5 set (``rar5_slices.py``) or from a
 plain video file, and piped into ffmpeg, which remuxes to MP4 with the index reserved at the front
 (``-moov_size``) instead of moved there at the end (``+faststart``), so every byte past the index is
-final once written and is uploaded while the download goes on (``growing.py``).
+final once written and is uploaded while the download goes on (``growing_upload.py``).
 
 It is a fast path with a way out at every step. Streaming is only attempted for a Matroska movie that
 the ordinary path would remux, alone in a stored, unencrypted RAR5 set named in order (or posted as
@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.logs import logger
-from downloader.engine import FileResult
-from downloader.growing import GrowingUpload, check_layout
-from downloader.nzb import Nzb
-from downloader.remux import MediaError, parse_probe, plan, probe_data, remux_arguments
-from downloader.stored import NeedMore, NotStreamable, Slice, check_next, read_slice, read_tail
-from downloader.stream_plan import Source, moov_estimate, plan_source
-from downloader.upload import MIB, Uploaded, Uploader, part_size_for
-from downloader.watermark import StreamCancelled, Watermarks
+from downloader.post.remux import MediaError, parse_probe, plan, probe_data, remux_arguments
+from downloader.streaming import NotStreamable
+from downloader.streaming.growing_upload import GrowingUpload, check_layout
+from downloader.streaming.plan import Source, moov_estimate, plan_source
+from downloader.streaming.rar5_slices import NeedMore, Slice, check_next, read_slice, read_tail
+from downloader.streaming.watermark import StreamCancelled, Watermarks
+from downloader.uploader import MIB, Uploaded, Uploader, part_size_for
+from downloader.usenet.engine import FileResult
+from downloader.usenet.nzb import Nzb
 
 CHUNK = MIB
 HEAD_BYTES = 64 * 1024

@@ -14,10 +14,10 @@ from typing import Any
 
 import rarfile
 
-from downloader.engine import FileResult
-from downloader.nzb import Nzb
-from downloader.stored import NotStreamable
-from downloader.unpack import VIDEO_EXTENSIONS, first_volumes, is_rar_volume
+from downloader.post.unpack import VIDEO_EXTENSIONS, first_volumes, is_rar_volume
+from downloader.streaming import NotStreamable
+from downloader.usenet.engine import FileResult
+from downloader.usenet.nzb import Nzb
 
 #: Index bytes reserved per sample (stsz 4, ctts 8, stco/stsc per chunk…: about twice the need).
 MOOV_PER_SAMPLE = 24

@@ -3,10 +3,10 @@
 In a stored set the packed file is simply cut into slices: each volume is a signature, a main header,
 one file header and that volume's slice of the file, verbatim, then an end header. Knowing each
 slice's offset and length is enough to read the movie straight out of the volumes while they
-download (``streaming.py``), with no unpacking. Only what the streaming tail can trust is accepted:
-RAR5, no archive encryption, exactly the expected file (same name, same size) split across volumes in
-order, method 0, no encryption record. Anything else raises ``NotStreamable`` and the release takes
-the ordinary path (unpack with rarfile/unar/bsdtar), so this is a fast path, never a second
+download (``tail.py``), with no unpacking. Only what the streaming tail can trust is accepted: RAR5,
+no archive encryption, exactly the expected file (same name, same size) split across volumes in
+order, method 0, no encryption record. Anything else raises the package's ``NotStreamable`` and the
+release takes the ordinary path (unpack with rarfile/unar/bsdtar), so this is a fast path, never a second
 unpacker that must handle everything.
 
 Layout reference: https://www.rarlab.com/technote.htm (RAR 5.0 archive format).
@@ -18,6 +18,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from downloader.streaming import NotStreamable
+
 SIGNATURE = b"Rar!\x1a\x07\x01\x00"
 _MAIN, _FILE, _SERVICE, _ENCRYPTION, _END = 1, 2, 3, 4, 5
 _HAS_EXTRA, _HAS_DATA = 0x01, 0x02
@@ -27,10 +29,6 @@ _FILE_IS_DIR, _FILE_HAS_MTIME, _FILE_HAS_CRC = 0x01, 0x02, 0x04
 _EXTRA_ENCRYPTION = 0x01
 #: A header this large is not one a stored movie set writes; refuse rather than read on.
 MAX_HEADER = 64 * 1024
-
-
-class NotStreamable(Exception):
-    """The volume is not a stored RAR5 slice we can read directly; the message says why."""
 
 
 class NeedMore(Exception):

@@ -26,13 +26,13 @@ import sabctools
 
 from chalicelib.logs import logger
 from downloader.errors import DownloadError, NntpAuthError, NntpBusyError, NntpError
-from downloader.nntp import BUFFER_SIZE, NntpConnection, backoff
-from downloader.nzb import NzbFile
-from downloader.progress import Progress, ProgressCallback, SpeedMeter, eta
-from downloader.scheduler import Article, Scheduler, ServerState
-from downloader.servers import ServerConfig
-from downloader.watermark import Watermarks
-from downloader.writer import OutputFiles
+from downloader.streaming.watermark import Watermarks
+from downloader.usenet.nntp import BUFFER_SIZE, NntpConnection, backoff
+from downloader.usenet.nzb import NzbFile
+from downloader.usenet.progress import Progress, ProgressCallback, SpeedMeter, eta
+from downloader.usenet.scheduler import Article, Scheduler, ServerState
+from downloader.usenet.servers import ServerConfig
+from downloader.usenet.writer import OutputFiles
 
 _BODY_OK = (220, 222)
 _LACKING = (423, 430)

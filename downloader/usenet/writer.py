@@ -20,8 +20,8 @@ from pathlib import Path
 
 import sabctools
 
-from downloader.nzb import NzbFile
-from downloader.watermark import Watermarks
+from downloader.streaming.watermark import Watermarks
+from downloader.usenet.nzb import NzbFile
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 _HAS_EXTENSION = re.compile(r"\.[A-Za-z0-9]{2,4}$")
