@@ -26,13 +26,12 @@ import sabctools
 
 from chalicelib.logs import logger
 from downloader.errors import DownloadError, NntpAuthError, NntpBusyError, NntpError
-from downloader.streaming.watermark import Watermarks
 from downloader.usenet.nntp import BUFFER_SIZE, NntpConnection, backoff
 from downloader.usenet.nzb import NzbFile
 from downloader.usenet.progress import Progress, ProgressCallback, SpeedMeter, eta
 from downloader.usenet.scheduler import Article, Scheduler, ServerState
 from downloader.usenet.servers import ServerConfig
-from downloader.usenet.writer import OutputFiles
+from downloader.usenet.writer import ArrivalWatch, OutputFiles
 
 _BODY_OK = (220, 222)
 _LACKING = (423, 430)
@@ -96,7 +95,7 @@ class Engine:
         self._on_progress = on_progress
 
     def download(
-        self, files: Sequence[NzbFile], folder: Path, *, watch: Watermarks | None = None
+        self, files: Sequence[NzbFile], folder: Path, *, watch: ArrivalWatch | None = None
     ) -> DownloadResult:
         """Fetch ``files`` into ``folder``; raises DownloadError when no server could be used.
         ``watch`` is told which bytes are final as they arrive (for the streaming tail)."""

@@ -17,10 +17,10 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import sabctools
 
-from downloader.streaming.watermark import Watermarks
 from downloader.usenet.nzb import NzbFile
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
@@ -43,6 +43,18 @@ def safe_filename(name: str | None) -> str | None:
             f".{keep}" if keep else ""
         )
     return name
+
+
+class ArrivalWatch(Protocol):
+    """Told where each file is written and which of its bytes are final as they arrive: how the
+    streaming tail (``downloader.streaming.watermark``) follows a download without this package
+    knowing about it."""
+
+    def opened(self, index: int, path: Path) -> None: ...
+
+    def arrived(self, index: int, begin: int, end: int, size: int) -> None: ...
+
+    def settled(self, index: int, path: Path, *, complete: bool) -> None: ...
 
 
 class OutputFile:
@@ -71,7 +83,7 @@ class OutputFiles:
     file's path and every intact part, so a reader can follow the files while they download."""
 
     def __init__(
-        self, folder: Path, files: Sequence[NzbFile], watch: Watermarks | None = None
+        self, folder: Path, files: Sequence[NzbFile], watch: ArrivalWatch | None = None
     ) -> None:
         self.folder = folder
         self.watch = watch
