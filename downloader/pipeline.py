@@ -22,6 +22,7 @@ from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError
+from downloader.post.ffmpeg import MediaError
 from downloader.post.par2 import (
     RepairError,
     quick_check,
@@ -30,7 +31,7 @@ from downloader.post.par2 import (
     restore_names,
     verify_or_repair,
 )
-from downloader.post.remux import MediaError, prepare
+from downloader.post.remux import prepare
 from downloader.post.unpack import UnpackError, inspect, main_video, unpack_release
 from downloader.reporter import JobReporter
 from downloader.streaming import NotStreamable

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from downloader.post.remux import MediaError, prepare, probe
+from downloader.post.ffmpeg import MediaError
+from downloader.post.remux import prepare, probe
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (.ci/run installs it)"

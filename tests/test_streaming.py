@@ -20,6 +20,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus
 from downloader.pipeline import JobFailed, run
+from downloader.post.ffmpeg import FFmpeg
 from downloader.post.par2 import par2_binary
 from downloader.post.remux import probe
 from downloader.streaming import NotStreamable
@@ -104,7 +105,7 @@ def ready_movie(
     context = context_for(release, s3, tmp_path, servers, **knobs)
     if options is not None:
         context.streaming = StreamOptions(
-            ffmpeg=options.ffmpeg, part_size=MIN_PART, on_outcome=outcomes.append
+            tools=options.tools, part_size=MIN_PART, on_outcome=outcomes.append
         )
     else:
         context.streaming = None
@@ -203,7 +204,7 @@ def test_ffmpeg_failing_mid_stream_falls_back(
     broken.chmod(0o755)
 
     movie, outcomes = ready_movie(
-        store, s3, tmp_path, servers, stored_set, StreamOptions(ffmpeg=str(broken))
+        store, s3, tmp_path, servers, stored_set, StreamOptions(tools=FFmpeg(ffmpeg=str(broken)))
     )
 
     assert len(outcomes) == 1

@@ -14,11 +14,11 @@ Policy, chosen for what browsers play natively and what costs little CPU on a Fa
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError
 
 PLAYABLE_VIDEO = frozenset({"h264", "hevc", "av1"})
 COPYABLE_AUDIO = ("aac", "mp3", "opus")
@@ -35,10 +35,6 @@ CONTENT_TYPES = {
     ".mpg": "video/mpeg",
     ".mpeg": "video/mpeg",
 }
-
-
-class MediaError(Exception):
-    """The file is not a video ffprobe can read, or ffmpeg failed; the message is for people."""
 
 
 @dataclass(frozen=True)
@@ -74,27 +70,8 @@ class Prepared:
     remuxed: bool
 
 
-def probe(path: Path, *, ffprobe: str = "ffprobe") -> Probe:
-    return parse_probe(probe_data(path, ffprobe=ffprobe))
-
-
-def probe_data(path: Path, *, ffprobe: str = "ffprobe") -> dict[str, Any]:
-    """ffprobe's JSON for the file's format and streams (the streaming tail reads rates from it)."""
-    result = _run(
-        [
-            ffprobe,
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        "the video could not be read",
-    )
-    data: dict[str, Any] = json.loads(result.stdout or "{}")
-    return data
+def probe(path: Path, *, tools: FFmpeg = ON_PATH) -> Probe:
+    return parse_probe(tools.probe(path))
 
 
 def parse_probe(data: dict[str, Any]) -> Probe:
@@ -138,11 +115,9 @@ def plan(found: Probe) -> Plan:
     return Plan("remux", audio_index=ordered[0].index, transcode_audio=True)
 
 
-def prepare(
-    source: Path, out_dir: Path, *, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe"
-) -> Prepared:
+def prepare(source: Path, out_dir: Path, *, tools: FFmpeg = ON_PATH) -> Prepared:
     """The file to upload: an MP4 remux when the codecs allow it, else ``source`` unchanged."""
-    found = probe(source, ffprobe=ffprobe)
+    found = probe(source, tools=tools)
     if found.video_codec is None:
         raise MediaError(f"{source.name} has no video stream")
     chosen = plan(found)
@@ -156,9 +131,17 @@ def prepare(
             remuxed=False,
         )
     target = out_dir / "movie.mp4"
-    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source)]
-    command += [*remux_arguments(found, chosen), "-movflags", "+faststart"]
-    _run([*command, str(target)], "the video could not be converted for browsers")
+    tools.run(
+        [
+            "-i",
+            str(source),
+            *remux_arguments(found, chosen),
+            "-movflags",
+            "+faststart",
+            str(target),
+        ],
+        "the video could not be converted for browsers",
+    )
     return Prepared(target, ".mp4", "video/mp4", found.container, remuxed=True)
 
 
@@ -173,14 +156,3 @@ def remux_arguments(found: Probe, chosen: Plan) -> list[str]:
     if found.video_codec == "hevc":
         arguments += ["-tag:v", "hvc1"]  # what Safari and Apple players require for HEVC in MP4
     return arguments
-
-
-def _run(command: list[str], failure: str) -> subprocess.CompletedProcess[str]:
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise MediaError(f"{failure}: {command[0]} is not installed") from None
-    if result.returncode != 0:
-        detail = (result.stderr or "").strip().splitlines()
-        raise MediaError(f"{failure}: {detail[-1] if detail else 'exit ' + str(result.returncode)}")
-    return result

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.logs import logger
-from downloader.post.remux import MediaError, parse_probe, plan, probe_data, remux_arguments
+from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
+from downloader.post.remux import parse_probe, plan, remux_arguments
 from downloader.streaming import NotStreamable
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.plan import Source, moov_estimate, plan_source
@@ -45,8 +46,7 @@ HEAD_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class StreamOptions:
-    ffmpeg: str = "ffmpeg"
-    ffprobe: str = "ffprobe"
+    tools: FFmpeg = ON_PATH
     #: Smaller than the sequential upload's parts: the parts left for the end are what remains
     #: on the critical path.
     part_size: int = 8 * MIB
@@ -266,7 +266,7 @@ class StreamedTail:
         """Plan the remux from the movie's first bytes, open the upload and start ffmpeg."""
         sample = self._folder / "head.mkv"
         sample.write_bytes(head)
-        data = probe_data(sample, ffprobe=self._options.ffprobe)
+        data = self._options.tools.probe(sample)
         sample.unlink()
         found = parse_probe(data)
         chosen = plan(found)
@@ -289,18 +289,12 @@ class StreamedTail:
             reserved=reserved,
             workers=self._uploader.workers,
         )
-        command = [self._options.ffmpeg, "-v", "error", "-y", "-f", "matroska", "-i", "pipe:0"]
-        command += [*remux_arguments(found, chosen), "-moov_size", str(reserved)]
+        arguments = ["-f", "matroska", "-i", "pipe:0", *remux_arguments(found, chosen)]
+        arguments += ["-moov_size", str(reserved), "-f", "mp4", str(self._output)]
         with self._lock:
             if self._closed or self._failure:
                 raise StreamCancelled
-            with (self._folder / "ffmpeg.log").open("wb") as log:
-                self._ffmpeg = subprocess.Popen(
-                    [*command, "-f", "mp4", str(self._output)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
+            self._ffmpeg = self._options.tools.start(arguments, self._folder / "ffmpeg.log")
         self._upload.start()
         self._feed(head)
 
@@ -323,10 +317,9 @@ class StreamedTail:
 
     def _ffmpeg_error(self) -> str:
         try:
-            lines = (self._folder / "ffmpeg.log").read_text(errors="replace").strip().splitlines()
+            return last_line((self._folder / "ffmpeg.log").read_text(errors="replace"))
         except OSError:
-            lines = []
-        return lines[-1] if lines else ""
+            return ""
 
     def _kill_ffmpeg(self) -> None:
         with self._lock:

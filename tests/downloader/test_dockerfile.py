@@ -12,7 +12,6 @@ says so.
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import json
 import re
 import shlex
@@ -26,7 +25,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from chalicelib.adapters.store.executor import SCHEMA_PATH
-from downloader.post import remux, unpack
+from downloader.post import unpack
+from downloader.post.ffmpeg import ON_PATH
 from tests.conftest import ROOT
 
 DOCKERFILE = ROOT / "downloader" / "Dockerfile"
@@ -168,8 +168,7 @@ def test_the_task_runs_as_a_non_root_user_set_before_the_entry_point(
 def test_apt_installs_every_tool_the_downloader_runs_and_cleans_up_in_the_same_layer(
     steps: list[Instruction],
 ) -> None:
-    defaults = inspect.signature(remux.prepare).parameters
-    tools = {str(defaults["ffmpeg"].default), str(defaults["ffprobe"].default), *unpack.BACKENDS}
+    tools = {ON_PATH.ffmpeg, ON_PATH.ffprobe, *unpack.BACKENDS}
     wanted = {DEBIAN_PACKAGE[tool] for tool in tools}
     [install] = [step for step in of(steps, "RUN") if "apt-get install" in step.argument]
     words = set(install.argument.split())
