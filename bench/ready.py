@@ -256,7 +256,7 @@ class Bench:
         self.work = work
         self.nzb = nzb
         self.objects = objects
-        self.uploader = Uploader(objects.client, objects.bucket)
+        self.uploader = Uploader(objects)
         (work / "jobs.sqlite3").unlink(missing_ok=True)
         self.store = JobStore(SqliteExecutor(work / "jobs.sqlite3"), cache_seconds=0)
         self.movies = 0

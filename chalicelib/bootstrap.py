@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chalicelib import __version__
+from chalicelib.adapters import builders
 from chalicelib.adapters.dispatch import (
     EcsLauncher,
     JobQueue,
@@ -65,12 +66,7 @@ class Container:
 
     @cached_property
     def indexer(self) -> NewznabClient:
-        settings = self.settings
-        return NewznabClient(
-            settings.nzbgeek_api_key(),
-            base_url=settings.NZBGEEK_BASE_URL,
-            timeout=settings.NZBGEEK_TIMEOUT_SECONDS,
-        )
+        return builders.indexer(self.settings)
 
     @cached_property
     def releases(self) -> ReleasesService:
@@ -96,36 +92,15 @@ class Container:
 
     @cached_property
     def executor(self) -> Executor:
-        settings = self.settings
-        if settings.JOB_STORE == "d1":
-            from chalicelib.adapters.store.d1 import D1Executor
-
-            account_id, database_id, token = settings.d1_credentials()
-            return D1Executor(
-                account_id=account_id,
-                database_id=database_id,
-                api_token=token,
-                base_url=settings.CF_API_BASE_URL,
-            )
-        from chalicelib.adapters.store.sqlite import SqliteExecutor
-
-        return SqliteExecutor(settings.SQLITE_PATH)
+        return builders.job_executor(self.settings)
 
     @cached_property
     def store(self) -> JobStore:
-        return JobStore(self.executor, cache_seconds=self.settings.JOB_CACHE_SECONDS)
+        return builders.job_store(self.settings, self.executor)
 
     @cached_property
     def objects(self) -> ObjectStore:
-        settings = self.settings
-        access_key_id, secret = settings.r2_credentials()
-        return ObjectStore(
-            bucket=settings.R2_BUCKET,
-            endpoint_url=settings.r2_endpoint(),
-            access_key_id=access_key_id,
-            secret_access_key=secret,
-            create_bucket=settings.R2_CREATE_BUCKET,
-        )
+        return builders.object_store(self.settings)
 
     @cached_property
     def jobs(self) -> JobsService:

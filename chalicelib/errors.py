@@ -3,22 +3,48 @@
 Every failure a client can see is an ``ApiError`` subclass; the HTTP layer renders them all with one
 function (``chalicelib.web``), so no route builds error JSON by hand and the contract's ``code`` enum and
 HTTP status stay in lock-step here.
+
+The adapters are shared with the downloader, which is a task, not an API: it must not speak in HTTP
+statuses. So each failure an adapter raises is also one of the plain ``Failure`` kinds below, and the
+downloader catches those (``StorageFailure``, ``IndexerFailure``, ``SettingsFailure``), never the
+ApiError that the same exception is to the API.
 """
 
 from __future__ import annotations
 
 
-class ApiError(Exception):
-    """A failure with a contract error code, an HTTP status and a message safe to show a client."""
-
-    code: str = "INTERNAL_ERROR"
-    status: int = 500
+class Failure(Exception):
+    """A failure named for people, with nothing of HTTP in it: the base of everything below."""
 
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
-        #: Seconds a client should wait before trying again, sent as ``Retry-After`` when set.
+        #: Seconds worth waiting before trying again (sent as ``Retry-After`` by the API).
         self.retry_after = retry_after
+
+
+class StorageFailure(Failure):
+    """The job store (D1, SQLite) or object storage (R2) could not do what was asked."""
+
+
+class IndexerFailure(Failure):
+    """The indexer failed or refused us: every release from it is out of reach for now."""
+
+
+class NzbUnavailable(IndexerFailure):
+    """One release's NZB is gone, too large or unreadable; another release may still do. Only the
+    downloader fetches NZBs, so this one has no contract code."""
+
+
+class SettingsFailure(Failure):
+    """A setting is missing or malformed; the message names the setting, never its value."""
+
+
+class ApiError(Failure):
+    """A failure with a contract error code, an HTTP status and a message safe to show a client."""
+
+    code: str = "INTERNAL_ERROR"
+    status: int = 500
 
 
 class InvalidInput(ApiError):
@@ -43,7 +69,7 @@ class TmdbError(UpstreamError):
     code = "TMDB_ERROR"
 
 
-class NzbgeekError(UpstreamError):
+class NzbgeekError(UpstreamError, IndexerFailure):
     code = "NZBGEEK_ERROR"
 
 
@@ -51,7 +77,7 @@ class UsenetError(UpstreamError):
     code = "USENET_ERROR"
 
 
-class StorageError(UpstreamError):
+class StorageError(UpstreamError, StorageFailure):
     code = "STORAGE_ERROR"
 
 
@@ -63,7 +89,7 @@ class InternalError(ApiError):
     code, status = "INTERNAL_ERROR", 500
 
 
-class ConfigurationError(InternalError):
+class ConfigurationError(InternalError, SettingsFailure):
     """A setting is missing or malformed; the message names the setting, never its value."""
 
 

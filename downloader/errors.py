@@ -17,7 +17,7 @@ class NzbError(DownloadError):
 
 
 class IndexerError(DownloadError):
-    """The NZB could not be fetched from the indexer."""
+    """The indexer failed or refused the key, so no NZB can be fetched from it now."""
 
 
 class ServerConfigError(DownloadError):
@@ -36,5 +36,6 @@ class NntpBusyError(NntpError):
     """The server refused another connection (400/502/481 greeting): use fewer, don't hammer it."""
 
 
-class ReleaseIncomplete(DownloadError):
-    """Too much of the release is missing on every server to be worth repairing."""
+class UploadFailed(Exception):
+    """The movie could not be stored in R2 (the job's class is ``storage``); the message says which
+    step failed and the storage's error code, never a signed URL."""

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import SkippedRelease, movie_object_key
-from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
-from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError
+from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError, UploadFailed
 from downloader.post.ffmpeg import MediaError
 from downloader.post.par2 import (
     RepairError,
@@ -149,8 +148,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
         raise JobFailed(f"par2 failed: {exc}", "repair") from None
     except MediaError as exc:
         raise JobFailed(str(exc), "media") from None
-    except StorageError as exc:
-        raise JobFailed(f"upload failed: {exc.message}", "storage") from None
+    except UploadFailed as exc:
+        raise JobFailed(f"upload failed: {exc}", "storage") from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise JobFailed("the task ran out of disk space", "disk") from None

@@ -36,7 +36,7 @@ from chalicelib.domain.jobs import (
     to_iso,
     utcnow,
 )
-from chalicelib.errors import StorageError
+from chalicelib.errors import StorageFailure
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 
@@ -193,7 +193,7 @@ class JobReporter:
         """One attempt; a store outage skips this write (the next interval tries again)."""
         try:
             self._attempt(expected, to, after_error=False, **changes)
-        except StorageError as error:
+        except StorageFailure as error:
             self._last_write = self._monotonic()
             logger.warning(
                 "job store unavailable; progress not recorded this time",
@@ -211,7 +211,7 @@ class JobReporter:
             try:
                 self._attempt(expected, to, after_error=after_error, **changes)
                 return
-            except StorageError as error:
+            except StorageFailure as error:
                 if delay is None:
                     raise JobStoreUnavailable(error.message) from None
                 logger.warning(

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 from pydantic import ValidationError
 
-from chalicelib import bootstrap
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import JobStatus
-from chalicelib.errors import ApiError
+from chalicelib.errors import SettingsFailure, StorageFailure
 from chalicelib.logs import logger
+from downloader import wiring
 from downloader.errors import ServerConfigError
-from downloader.indexer import fetch_nzb
-from downloader.pipeline import JobFailed, TaskContext, run
+from downloader.pipeline import JobFailed, run
 from downloader.reporter import JobReporter, JobStoreUnavailable, JobTakenAway, stop_on_sigterm
-from downloader.uploader import Uploader
-from downloader.usenet.servers import parse_servers
 
 
 def main() -> int:
@@ -35,10 +30,9 @@ def main() -> int:
         return 2
     keys = {"job_id": message.job_id, "movie_id": message.movie_id}
     try:
-        services = bootstrap.container()
-        settings = services.settings
-        job = services.store.get_job(message.job_id)
-    except ApiError as error:
+        settings, store = wiring.open_store()
+        job = store.get_job(message.job_id)
+    except (SettingsFailure, StorageFailure) as error:
         logger.error("downloader cannot start", extra={**keys, "error": error.message})
         return 2
     if job is None or job.status is not JobStatus.DOWNLOADING:
@@ -47,23 +41,11 @@ def main() -> int:
             extra={**keys, "status": getattr(job, "status", None)},
         )
         return 1
-    reporter = JobReporter(services.store, job)
+    reporter = JobReporter(store, job)
     stop_on_sigterm(reporter)
     logger.info("downloader started", extra={**keys, "release": message.release_title})
     try:
-        servers = parse_servers(os.environ.get("NNTP_SERVERS", ""))
-        api_key = settings.nzbgeek_api_key()
-        context = TaskContext(
-            uploader=Uploader(services.objects.client, services.objects.bucket),
-            servers=servers,
-            get_nzb=lambda release_id: fetch_nzb(
-                release_id, base_url=settings.NZBGEEK_BASE_URL, api_key=api_key
-            ),
-            work_root=Path(os.environ.get("WORK_DIR") or tempfile.gettempdir()) / "jobs",
-            retention_hours=settings.RETENTION_HOURS,
-            max_release_bytes=int(settings.MAX_RELEASE_GB * 1e9),
-        )
-        run(message, context, reporter)
+        run(message, wiring.task_context(settings), reporter)
     except JobTakenAway:
         logger.warning("job was taken away (e.g. declared stale); stopping", extra=keys)
         return 1
@@ -76,8 +58,8 @@ def main() -> int:
     except JobFailed as failure:
         reporter.failed(failure.message, failure.error_class)
         return 1
-    except (ServerConfigError, ApiError) as error:
-        text = error.message if isinstance(error, ApiError) else str(error)
+    except (ServerConfigError, SettingsFailure) as error:
+        text = error.message if isinstance(error, SettingsFailure) else str(error)
         reporter.failed(f"the downloader is misconfigured: {text}", "config")
         return 1
     except Exception:

@@ -3,25 +3,26 @@
 R2 requires every part but the last to have the same size (5 MiB to 5 GiB, at most 10,000 parts), so the
 part size is fixed per upload, grown only as far as needed to stay under the part limit. Each part is
 retried on its own; if any part still fails the multipart upload is aborted, so no orphaned upload
-keeps billing storage. The object's size is checked against the file after completion.
+keeps billing storage. The object's size is checked against the file after completion. The S3 calls
+themselves are ``ObjectStore``'s (``chalicelib.adapters.objects``); this module decides their order.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from chalicelib.errors import StorageError
+from chalicelib.adapters.objects import ObjectStore
+from chalicelib.errors import StorageFailure
 from chalicelib.logs import logger
+from downloader.errors import UploadFailed
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 MIB = 1024 * 1024
@@ -50,16 +51,14 @@ class Uploaded:
 class Uploader:
     def __init__(
         self,
-        client: S3Client,
-        bucket: str,
+        objects: ObjectStore,
         *,
         part_size: int = DEFAULT_PART,
         workers: int = 4,
         attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = client
-        self._bucket = bucket
+        self._objects = objects
         self._part_size = part_size
         self._workers = workers
         self._attempts = attempts
@@ -78,6 +77,7 @@ class Uploader:
         metadata: dict[str, str] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Uploaded:
+        """Send ``path`` as ``key``; raises ``UploadFailed`` with nothing left open."""
         started = time.monotonic()
         size = path.stat().st_size
         part_size = part_size_for(size, self._part_size)
@@ -105,10 +105,10 @@ class Uploader:
                 parts = list(pool.map(send, range(1, count + 1)))
         except BaseException as exc:
             self.abort(key, upload_id)
-            if isinstance(exc, StorageError):
+            if isinstance(exc, UploadFailed):
                 raise
             if isinstance(exc, Exception):
-                raise StorageError(f"the upload failed ({_code(exc)})") from None
+                raise UploadFailed(f"the upload failed ({type(exc).__name__})") from None
             raise
         self.complete(key, upload_id, parts, size)
         return Uploaded(key, size, content_type, count, time.monotonic() - started)
@@ -118,44 +118,41 @@ class Uploader:
     def begin(self, key: str, *, content_type: str, metadata: dict[str, str] | None = None) -> str:
         """Start a multipart upload; returns its id. The caller must ``complete`` or ``abort`` it."""
         try:
-            return self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=key, ContentType=content_type, Metadata=metadata or {}
-            )["UploadId"]
-        except Exception as exc:
-            raise StorageError(f"could not start the upload ({_code(exc)})") from None
+            return self._objects.begin_upload(key, content_type=content_type, metadata=metadata)
+        except StorageFailure as error:
+            raise UploadFailed(error.message) from None
 
     def complete(
         self, key: str, upload_id: str, parts: list[CompletedPartTypeDef], size: int
     ) -> None:
         """Assemble the object from ``parts`` (aborting on failure) and check it has ``size`` bytes."""
         try:
-            self._client.complete_multipart_upload(
-                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except Exception as exc:
+            self._objects.complete_upload(key, upload_id, parts)
+        except StorageFailure as error:
             self.abort(key, upload_id)
-            raise StorageError(f"the upload failed ({_code(exc)})") from None
-        stored = self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"]
-        if stored != size:
-            self._client.delete_object(Bucket=self._bucket, Key=key)
-            raise StorageError(f"the uploaded object has {stored} bytes, the file {size}")
+            raise UploadFailed(error.message) from None
+        try:
+            stored = self._objects.head(key)
+            if stored is None or stored.size_bytes != size:
+                self._objects.delete(key)
+                found = stored.size_bytes if stored is not None else 0
+                raise UploadFailed(f"the uploaded object has {found} bytes, the file {size}")
+        except StorageFailure as error:
+            raise UploadFailed(error.message) from None
 
     def put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
         """Send one part (retried); returns its ETag. Sending a number again replaces the part."""
         for attempt in range(1, self._attempts + 1):
             try:
-                reply = self._client.upload_part(
-                    Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                )
-                return str(reply["ETag"])
-            except Exception as exc:
+                return self._objects.upload_part(key, upload_id, number, body)
+            except StorageFailure as error:
                 if attempt == self._attempts:
-                    raise StorageError(
-                        f"part {number} failed {attempt} times ({_code(exc)})"
+                    raise UploadFailed(
+                        f"part {number} failed {attempt} times: {error.message}"
                     ) from None
                 logger.warning(
                     "upload part retry",
-                    extra={"part": number, "attempt": attempt, "error": _code(exc)},
+                    extra={"part": number, "attempt": attempt, "error": error.message},
                 )
                 self._sleep(0.5 * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -163,19 +160,8 @@ class Uploader:
     def abort(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload so no orphaned parts keep billing storage (never raises)."""
         try:
-            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-        except Exception as exc:  # the bucket's lifecycle rule is the backstop
+            self._objects.abort_upload(key, upload_id)
+        except StorageFailure as error:  # the bucket's lifecycle rule is the backstop
             logger.error(
-                "could not abort a multipart upload", extra={"key": key, "error": _code(exc)}
+                "could not abort a multipart upload", extra={"key": key, "error": error.message}
             )
-
-
-def _code(exc: BaseException) -> str:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
-    return type(exc).__name__
-
-
-def default_workers() -> int:
-    return max(2, min(8, (os.cpu_count() or 2) * 2))

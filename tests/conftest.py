@@ -18,6 +18,7 @@ from moto.server import ThreadedMotoServer
 from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
+from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.cache import TTLCache
@@ -149,6 +150,17 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Client]:
         location: Any = {"LocationConstraint": "auto"}  # R2's region, unknown to the stubs
         client.create_bucket(Bucket=R2_BUCKET, CreateBucketConfiguration=location)
         yield client
+
+
+def objects_on(client: Any, bucket: str = R2_BUCKET) -> ObjectStore:
+    """An ``ObjectStore`` over a given S3 client (moto's, or one wrapped to fail on purpose)."""
+    return ObjectStore(
+        bucket=bucket,
+        endpoint_url=R2_ENDPOINT,
+        access_key_id="",
+        secret_access_key="",
+        client=client,
+    )
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from downloader.usenet.nzb import Nzb, parse_nzb
 from downloader.usenet.servers import parse_server
 from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.posting import Release, make_release
-from tests.conftest import R2_BUCKET
+from tests.conftest import R2_BUCKET, objects_on
 from tests.seeding import seed_job
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (.ci/run)")
@@ -87,7 +87,7 @@ def context_for(
     server = NntpTestServer(release.articles, Knobs(**knobs)).start()  # type: ignore[arg-type]
     servers.append(server)
     return TaskContext(
-        uploader=Uploader(s3, R2_BUCKET, part_size=MIN_PART),
+        uploader=Uploader(objects_on(s3), part_size=MIN_PART),
         servers=[parse_server(server.url())],
         get_nzb=lambda release_id: parse_nzb(release.nzb),
         work_root=tmp_path / "work",

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from mypy_boto3_s3 import S3Client
 
-from chalicelib.errors import StorageError
+from downloader.errors import UploadFailed
 from downloader.uploader import MAX_PARTS, MIB, MIN_PART, Uploader, part_size_for
-from tests.conftest import R2_BUCKET
+from tests.conftest import R2_BUCKET, objects_on
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def open_uploads(s3: S3Client) -> list[Any]:
 def test_upload_is_byte_identical_in_equal_parts(s3: S3Client, movie: Path) -> None:
     seen: list[int] = []
 
-    result = Uploader(s3, R2_BUCKET, part_size=MIN_PART, workers=3).upload(
+    result = Uploader(objects_on(s3), part_size=MIN_PART, workers=3).upload(
         movie,
         "movies/job_1_a/movie.mp4",
         content_type="video/mp4",
@@ -68,7 +68,7 @@ def test_a_flaky_part_is_retried(s3: S3Client, movie: Path) -> None:
     flaky = FlakyParts(s3, {2: 2})
     sleeps: list[float] = []
 
-    Uploader(flaky, R2_BUCKET, part_size=MIN_PART, sleep=sleeps.append).upload(  # type: ignore[arg-type]
+    Uploader(objects_on(flaky), part_size=MIN_PART, sleep=sleeps.append).upload(
         movie, "movies/job_1_b/movie.mp4", content_type="video/mp4"
     )
 
@@ -81,8 +81,8 @@ def test_a_flaky_part_is_retried(s3: S3Client, movie: Path) -> None:
 def test_a_part_that_keeps_failing_aborts_the_upload(s3: S3Client, movie: Path) -> None:
     flaky = FlakyParts(s3, {3: 99})
 
-    with pytest.raises(StorageError, match="part 3 failed 3 times"):
-        Uploader(flaky, R2_BUCKET, part_size=MIN_PART, sleep=lambda s: None).upload(  # type: ignore[arg-type]
+    with pytest.raises(UploadFailed, match="part 3 failed 3 times"):
+        Uploader(objects_on(flaky), part_size=MIN_PART, sleep=lambda s: None).upload(
             movie, "movies/job_1_c/movie.mp4", content_type="video/mp4"
         )
 

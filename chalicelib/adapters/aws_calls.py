@@ -1,4 +1,6 @@
-"""One log line and one metric per boto3 call (R2, SQS, ECS), like ``logged_request`` for HTTP.
+"""boto3 plumbing shared by the R2, SQS and ECS adapters: call logging and reading its errors.
+
+One log line and one metric per boto3 call, like ``logged_request`` for HTTP.
 
 botocore announces every API call on its event bus; hooking ``before-call`` / ``after-call`` /
 ``after-call-error`` on a client covers every operation, paginated or retried, without wrapping each
@@ -40,3 +42,20 @@ def log_calls(client: Client, target: str) -> Client:
 
 def _log(target: str, operation: str, status: int | str, context: dict[str, Any]) -> None:
     note_upstream_call(target, operation, status, context.get(_STARTED, time.perf_counter()))
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (``NoSuchKey``, ``ThrottlingException``…),
+    or None for anything else (transport errors have none)."""
+    response: Any = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code else None
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status a botocore ``ClientError`` carries, if any."""
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status is not None else None
+    return None

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.adapters.aws_calls import log_calls
+from chalicelib.adapters.aws_calls import error_code, log_calls
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.errors import JobError
 from chalicelib.logs import logger
@@ -58,11 +58,7 @@ class LaunchFailed(Exception):
 def task_environment(message: JobMessage) -> dict[str, str]:
     """What the downloader reads (``python -m downloader run``); credentials come from its own
     task definition secrets, never from here."""
-    return {
-        "JOB_ID": message.job_id,
-        "MOVIE_ID": str(message.movie_id),
-        "JOB_MESSAGE": message.model_dump_json(),
-    }
+    return {"JOB_MESSAGE": message.model_dump_json()}
 
 
 class SqsQueue:
@@ -77,7 +73,7 @@ class SqsQueue:
                 QueueUrl=self._queue_url, MessageBody=message.model_dump_json()
             )
         except Exception as exc:
-            code = _error_code(exc) or type(exc).__name__
+            code = error_code(exc) or type(exc).__name__
             raise JobError(f"the job could not be queued ({code})") from None
 
     def _sqs(self) -> SQSClient:
@@ -130,7 +126,7 @@ class EcsLauncher:
                 overrides=overrides,
             )
         except Exception as exc:
-            code = _error_code(exc) or type(exc).__name__
+            code = error_code(exc) or type(exc).__name__
             raise LaunchFailed(
                 f"ECS refused to start the task ({code})", transient=code in TRANSIENT_CODES
             ) from None
@@ -196,11 +192,3 @@ class LocalQueue:
     def drain(self) -> None:
         """Wait for everything sent so far (tests)."""
         self._pool.shutdown(wait=True)
-
-
-def _error_code(exc: Exception) -> str | None:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None

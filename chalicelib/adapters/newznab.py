@@ -9,6 +9,11 @@ Indexers answer errors with HTTP 200 and an ``<error code description/>`` docume
 the code as the HTTP status), so the body is read whatever the status. When the indexer says its limit
 is reached (HTTP 429, codes 500/501, or ``<newznab:apilimits>`` at its maximum), the client stops
 calling it until the advertised time instead of hammering it, and says how long in the error.
+
+The downloader fetches NZBs through the same client (``nzb``): only from the configured indexer, by a
+release id restricted to safe characters, and a redirect to any other host or port is refused before
+it is followed (DOGnzb-style redirects to the same host are fine), so neither a release id nor an
+indexer reply can make us fetch internal addresses.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from math import ceil
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
 import requests
@@ -33,7 +39,7 @@ from chalicelib.adapters.http import (
     retry_after_seconds,
 )
 from chalicelib.domain.indexer_release import IndexerRelease
-from chalicelib.errors import NzbgeekError
+from chalicelib.errors import NzbgeekError, NzbUnavailable
 from chalicelib.logs import logger, scrub
 
 #: Movies and every movie sub-category; sub-category ids differ between indexer software, so we
@@ -70,9 +76,11 @@ class NewznabClient:
         now: Now = _utcnow,
     ) -> None:
         self._api_key = api_key
-        self._url = base_url.rstrip("/") + "/api"
+        self._url = api_url(base_url)
+        self._origin = _origin(base_url)
         self._timeout = timeout
         self._session = session or pooled_session()
+        self._session.hooks["response"] = [_refuse_foreign_redirects(self._origin)]
         self._now = now
         self._blocked_until: datetime | None = None
         self._lock = threading.Lock()
@@ -87,6 +95,42 @@ class NewznabClient:
     def search(self, query: str) -> list[IndexerRelease]:
         """A free-text search in the movie categories (the fallback when the IMDb id finds nothing)."""
         return self._search({"t": "search", "q": query})
+
+    def nzb(self, release_id: str, *, max_bytes: int) -> bytes:
+        """The NZB of ``release_id`` as the indexer sends it (``t=get``), at most ``max_bytes``.
+
+        ``NzbUnavailable`` when this release is gone or too large (another may do), ``NzbgeekError``
+        when the indexer itself fails or refuses the key.
+        """
+        if not RELEASE_ID.fullmatch(release_id):
+            raise NzbgeekError("the release id has unexpected characters; refused")
+        if self._origin[0] not in ("http", "https") or not self._origin[1]:
+            raise NzbgeekError("NZBGEEK_BASE_URL must be an http(s) URL")
+        try:
+            response = logged_request(
+                self._session,
+                "indexer",
+                "GET",
+                self._url,
+                timeout=self._timeout,
+                params={"t": "get", "id": release_id, "apikey": self._api_key},
+            )
+        except requests.RequestException as exc:
+            raise NzbgeekError(
+                f"the indexer {describe_transport_error(exc, self._timeout)}"
+            ) from None
+        if response.status_code in (401, 403):
+            raise NzbgeekError("the indexer refused the API key (check NZBGEEK_API_KEY)")
+        if response.status_code == 404:  # this release is gone, not the indexer
+            raise NzbUnavailable(f"the indexer has no NZB for release {release_id}")
+        if response.status_code != 200:
+            raise NzbgeekError(f"the indexer answered HTTP {response.status_code}")
+        declared = response.headers.get("Content-Length", "")
+        if (declared.isdigit() and int(declared) > max_bytes) or len(response.content) > max_bytes:
+            raise NzbUnavailable(
+                f"the NZB is larger than {max_bytes // (1024 * 1024)} MiB; refused"
+            )
+        return response.content
 
     # -- transport -------------------------------------------------------------------------------
 
@@ -189,6 +233,44 @@ class NewznabClient:
 
     def _seconds_until(self, until: datetime) -> int:
         return max(1, ceil((until - self._now()).total_seconds()))
+
+
+def api_url(base_url: str) -> str:
+    """The indexer's API endpoint; searches and NZB fetches differ only in their parameters (the
+    key is one of them, so log lines can redact it)."""
+    return base_url.rstrip("/") + "/api"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and effective port: another port on the same host is another service."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _refuse_foreign_redirects(allowed: tuple[str, str, int | None]) -> Any:
+    """A requests response hook that stops any redirect leaving the configured indexer host.
+
+    Hooks run before requests follows a redirect, so the foreign request is never made.
+    """
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response.is_redirect:
+            target = urljoin(response.url, response.headers.get("Location", ""))
+            origin = _origin(target)
+            # The same scheme, host and port, or the http → https upgrade of the same host.
+            if origin not in (allowed, ("https", allowed[1], 443)):
+                raise NzbgeekError("the indexer redirected to another host; refused")
+        return response
+
+    return hook
 
 
 # -- reply parsing --------------------------------------------------------------------------------

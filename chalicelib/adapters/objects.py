@@ -1,22 +1,26 @@
-"""Object storage (Cloudflare R2, or any S3-compatible endpoint) through boto3.
+"""Object storage (Cloudflare R2, or any S3-compatible endpoint) through boto3: the one adapter.
 
-boto3 is imported on first use, not at module import, so the discovery endpoints' cold starts never pay
-for it. The client follows R2's rules: region ``auto``, SigV4, and checksums only "when required"
-(boto3 >= 1.36 otherwise adds CRC trailers that R2 rejects).
+The API presigns, heads, lists and deletes here; the downloader's uploads (sequential and streamed)
+use the multipart calls here too, so every S3 operation, its error handling and its logging live in
+one module. boto3 is imported on first use, not at module import, so the discovery endpoints' cold
+starts never pay for it. The client follows R2's rules: region ``auto``, SigV4, and checksums only
+"when required" (boto3 >= 1.36 otherwise adds CRC trailers that R2 rejects).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.aws_calls import log_calls
+from chalicelib.adapters.aws_calls import error_code, http_status, log_calls
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,14 @@ class ObjectInfo:
 class Deleted:
     objects: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload begun and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
 
 
 class ObjectStore:
@@ -90,7 +102,7 @@ class ObjectStore:
                 client.create_bucket(Bucket=self.bucket, CreateBucketConfiguration=location)
             except Exception as exc:
                 # Several processes starting at once (make run's downloaders) race to create it.
-                if _error_code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                if error_code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                     raise
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -98,7 +110,7 @@ class ObjectStore:
         try:
             reply = self.client.head_object(Bucket=self.bucket, Key=key)
         except Exception as exc:
-            if _status(exc) == 404:
+            if http_status(exc) == 404:
                 return None
             raise _storage_error("read", exc) from None
         return ObjectInfo(
@@ -151,24 +163,75 @@ class ObjectStore:
             raise _storage_error("delete", exc) from None
         return Deleted(objects=count, bytes=size)
 
+    def delete(self, key: str) -> None:
+        """Delete one object (S3 answers success for a key that is already gone)."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise _storage_error("delete", exc) from None
 
-def _error_code(exc: Exception) -> str | None:
-    response: Any = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return str(code) if code is not None else None
+    # -- multipart uploads: the downloader's movie, sent part by part ---------------------------
 
+    def begin_upload(
+        self, key: str, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> str:
+        """Start a multipart upload; returns its id. The caller completes or aborts it."""
+        try:
+            reply = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=dict(metadata or {})
+            )
+        except Exception as exc:
+            raise _storage_error("start the upload of", exc) from None
+        return reply["UploadId"]
 
-def _status(exc: Exception) -> int | None:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return int(status) if status is not None else None
-    return None
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """Send part ``number`` (1-based; sending a number again replaces it); returns its ETag."""
+        try:
+            reply = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+        except Exception as exc:
+            raise _storage_error(f"store part {number} of", exc) from None
+        return str(reply["ETag"])
+
+    def complete_upload(
+        self, key: str, upload_id: str, parts: Sequence[CompletedPartTypeDef]
+    ) -> None:
+        """Assemble the object from ``parts`` (number and ETag of each, in order)."""
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": list(parts)},
+            )
+        except Exception as exc:
+            raise _storage_error("complete the upload of", exc) from None
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload so its parts stop billing storage; already gone is fine."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except Exception as exc:
+            if error_code(exc) == "NoSuchUpload":
+                return
+            raise _storage_error("abort the upload of", exc) from None
+
+    def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        """Multipart uploads under ``prefix`` still open (neither completed nor aborted)."""
+        try:
+            reply = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+        except Exception as exc:
+            raise _storage_error("list the uploads of", exc) from None
+        return [
+            OpenUpload(str(item.get("Key")), str(item.get("UploadId")))
+            for item in reply.get("Uploads") or []
+        ]
 
 
 def _storage_error(action: str, exc: Exception) -> StorageError:
     """A client-safe error: the S3 error code, never the request (which carries a signature)."""
-    code = _error_code(exc)
+    code = error_code(exc)
     logger.error("object storage error", extra={"action": action, "error_type": type(exc).__name__})
     return StorageError(
         f"object storage could not {action} the object ({code or type(exc).__name__})"

@@ -96,7 +96,7 @@ class GrowingUpload:
     def finish(self, size: int) -> list[CompletedPartTypeDef]:
         """Once the file is final at ``size`` bytes: send what is left, re-send any early part that
         changed after it was sent, and return the parts for CompleteMultipartUpload. Raises
-        ``StorageError`` when a part cannot be sent, ValueError past S3's part limit."""
+        ``UploadFailed`` when a part cannot be sent, ValueError past S3's part limit."""
         self.stop()
         count = max(1, -(-size // self.part_size))
         if count > MAX_PARTS:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass, field
+from typing import Protocol
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from downloader.errors import NzbError
+from chalicelib.errors import IndexerFailure, NzbUnavailable
+from downloader.errors import IndexerError, NzbError
 
 MAX_NZB_BYTES = 64 * 1024 * 1024  # the largest real NZBs (4K remuxes) are a few MiB
 MAX_SEGMENTS = 2_000_000
@@ -135,6 +137,27 @@ def parse_nzb(data: bytes, *, max_bytes: int = MAX_NZB_BYTES) -> Nzb:
     if not files:
         raise NzbError("the NZB lists no file with downloadable articles")
     return Nzb(tuple(files), meta)
+
+
+class NzbSource(Protocol):
+    """Where NZBs come from: the indexer (``chalicelib.adapters.newznab.NewznabClient``)."""
+
+    def nzb(self, release_id: str, *, max_bytes: int) -> bytes: ...
+
+
+def fetch_nzb(source: NzbSource, release_id: str, *, max_bytes: int = MAX_NZB_BYTES) -> Nzb:
+    """The parsed NZB of ``release_id``. ``NzbError`` when this release's NZB is gone or unusable
+    (the next candidate may do), ``IndexerError`` when the indexer itself fails."""
+    try:
+        data = source.nzb(release_id, max_bytes=max_bytes)
+    except NzbUnavailable as error:
+        raise NzbError(error.message) from None
+    except IndexerFailure as error:
+        raise IndexerError(error.message) from None
+    try:
+        return parse_nzb(data, max_bytes=max_bytes)
+    except NzbError as exc:
+        raise NzbError(f"release {release_id}: {exc}") from None
 
 
 def filename_from_subject(subject: str) -> str | None:

@@ -8,12 +8,18 @@ from urllib.parse import urlsplit
 import pytest
 import responses
 
+from chalicelib.adapters.newznab import NewznabClient
 from downloader.errors import IndexerError, NzbError
-from downloader.indexer import fetch_nzb
+from downloader.usenet.nzb import MAX_NZB_BYTES, Nzb, fetch_nzb
 from sandbox.posting import make_release
 
 BASE = "https://indexer.test"
 KEY = "indexer-key-do-not-leak"
+
+
+def fetch(release_id: str, *, max_bytes: int = MAX_NZB_BYTES) -> Nzb:
+    """As the task does: the indexer adapter fetches, the downloader parses."""
+    return fetch_nzb(NewznabClient(KEY, base_url=BASE), release_id, max_bytes=max_bytes)
 
 
 @responses.activate
@@ -21,7 +27,7 @@ def test_the_nzb_is_fetched_by_release_id(caplog: pytest.LogCaptureFixture) -> N
     release = make_release({"a.mkv": b"x" * 100})
     responses.get(f"{BASE}/api", body=release.nzb)
     with caplog.at_level(logging.INFO):
-        nzb = fetch_nzb("abc123", base_url=BASE, api_key=KEY)
+        nzb = fetch("abc123")
     assert nzb.files[0].subject_name == "a.mkv"
     sent = responses.calls[0].request.url or ""
     assert sent.startswith(f"{BASE}/api?")
@@ -36,7 +42,7 @@ def test_redirects_to_another_host_are_refused_before_following() -> None:
     responses.get(f"{BASE}/api", status=302, headers={"Location": "http://169.254.169.254/latest"})
     internal = responses.get("http://169.254.169.254/latest", body="secrets")
     with pytest.raises(IndexerError, match="redirected to another host"):
-        fetch_nzb("abc123", base_url=BASE, api_key=KEY)
+        fetch("abc123")
     assert internal.call_count == 0
 
 
@@ -46,7 +52,7 @@ def test_a_redirect_to_another_port_of_the_same_host_is_refused() -> None:
     responses.get(f"{BASE}/api", status=302, headers={"Location": f"https://{host}:6379/"})
     other = responses.get(f"https://{host}:6379/", body="redis")
     with pytest.raises(IndexerError, match="redirected to another host"):
-        fetch_nzb("abc123", base_url=BASE, api_key=KEY)
+        fetch("abc123")
     assert other.call_count == 0
 
 
@@ -55,13 +61,13 @@ def test_redirects_on_the_same_host_are_followed() -> None:
     release = make_release({"a.mkv": b"x" * 100})
     responses.get(f"{BASE}/api", status=302, headers={"Location": f"{BASE}/fetch/abc123"})
     responses.get(f"{BASE}/fetch/abc123", body=release.nzb)
-    assert fetch_nzb("abc123", base_url=BASE, api_key=KEY).files
+    assert fetch("abc123").files
 
 
 @pytest.mark.parametrize("release_id", ["../admin", "a&apikey=x", "id with space", ""])
 def test_odd_release_ids_never_reach_the_network(release_id: str) -> None:
     with responses.RequestsMock() as mocked, pytest.raises(IndexerError, match="release id"):
-        fetch_nzb(release_id, base_url=BASE, api_key=KEY)
+        fetch(release_id)
     assert not mocked.calls
 
 
@@ -69,12 +75,12 @@ def test_odd_release_ids_never_reach_the_network(release_id: str) -> None:
 def test_oversized_error_and_refused_replies_are_explained() -> None:
     responses.get(f"{BASE}/api", body=b"<nzb>" + b" " * 3000 + b"</nzb>")
     with pytest.raises(NzbError, match="larger than"):
-        fetch_nzb("big", base_url=BASE, api_key=KEY, max_bytes=2048)
+        fetch("big", max_bytes=2048)
     responses.replace(
         responses.GET, f"{BASE}/api", body=b'<error code="300" description="Missing item"/>'
     )
     with pytest.raises(NzbError, match=r"release gone: the indexer sent an error .*Missing item"):
-        fetch_nzb("gone", base_url=BASE, api_key=KEY)
+        fetch("gone")
     responses.replace(responses.GET, f"{BASE}/api", status=401)
     with pytest.raises(IndexerError, match="refused the API key"):
-        fetch_nzb("x", base_url=BASE, api_key=KEY)
+        fetch("x")
