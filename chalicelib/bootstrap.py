@@ -26,7 +26,7 @@ from chalicelib.adapters.dispatch import (
 from chalicelib.adapters.newznab import NewznabClient
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import Executor, JobStore
-from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.adapters.tmdb import POSTER_SIZE, TmdbClient, image_url
 from chalicelib.cache import TTLCache
 from chalicelib.errors import ApiError

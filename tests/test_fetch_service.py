@@ -14,7 +14,7 @@ from mypy_boto3_sqs import SQSClient
 from chalicelib import models
 from chalicelib.adapters.dispatch import SqsQueue
 from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.domain.jobs import JobStatus, SkippedRelease, encode_skipped
 from chalicelib.errors import JobError, NotFound, NzbgeekError
 from chalicelib.services.fetch import FetchService

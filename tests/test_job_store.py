@@ -14,7 +14,7 @@ import responses
 
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.d1 import D1Executor
-from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import ACTIVE_STATUSES, Job, JobStatus, new_job_id, to_iso
 from tests.conftest import FakeClock

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from chalicelib import models
 from chalicelib.adapters.dispatch import JobQueue
 from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.domain.dispatch import MAX_CANDIDATES, Candidate, JobMessage
 from chalicelib.domain.jobs import (
     Clock,

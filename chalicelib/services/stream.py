@@ -12,7 +12,7 @@ from datetime import timedelta
 from chalicelib import models
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.jobs import MovieMetadata
+from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.domain.jobs import (
     Clock,
     JobStatus,

@@ -15,7 +15,12 @@ from typing import Any
 
 import requests
 
-from chalicelib.adapters.http import describe_transport_error, logged_request, pooled_session
+from chalicelib.adapters.http import (
+    describe_transport_error,
+    logged_request,
+    pooled_session,
+    retry_after_seconds,
+)
 from chalicelib.adapters.store.executor import Row, Statement
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
@@ -86,7 +91,7 @@ class D1Executor:
         body = _json_or_none(response)
         message = _error_message(body) or f"HTTP {response.status_code}"
         if response.status_code == 429:
-            wait = _retry_after(response)
+            wait = float(retry_after_seconds(response, default=60))
             return StorageError(
                 f"D1 rate limit reached; retry in {int(wait)} s", retry_after=int(wait)
             ), wait
@@ -111,11 +116,6 @@ def _error_message(body: Any) -> str | None:
         if isinstance(first, dict) and first.get("message"):
             return str(first["message"])
     return None
-
-
-def _retry_after(response: requests.Response) -> float:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else 60.0
 
 
 def _rows(body: dict[str, Any], expected: int) -> list[list[Row]]:

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
 from typing import Any
 
-from chalicelib.adapters.store.executor import Executor, Param, Row, Statement
+from chalicelib.adapters.store.executor import Executor, Param, Statement
+from chalicelib.adapters.store.records import (
+    JOB_COLUMNS,
+    UPDATABLE,
+    Figures,
+    MovieMetadata,
+    Sweep,
+    WatchEntry,
+    float_or_none,
+    job_from_row,
+    param,
+)
 from chalicelib.cache import Clock, TTLCache
 from chalicelib.domain.jobs import (
     ACTIVE_STATUSES,
@@ -22,51 +32,6 @@ from chalicelib.domain.jobs import (
 )
 from chalicelib.errors import JobError
 
-JOB_COLUMNS = tuple(f.name for f in fields(Job))
-#: Columns a transition may set besides status and updated_at.
-UPDATABLE = frozenset(JOB_COLUMNS) - {"job_id", "movie_id", "created_at", "status", "updated_at"}
-
-
-@dataclass(frozen=True)
-class MovieMetadata:
-    movie_id: int
-    title: str | None
-    poster_path: str | None
-    backdrop_path: str | None = None
-    overview: str | None = None
-
-
-@dataclass(frozen=True)
-class WatchEntry:
-    movie_id: int
-    title: str | None
-    poster_path: str | None
-    watched_at: str
-    job_id: str | None
-    status: str | None
-
-
-@dataclass(frozen=True)
-class Figures:
-    """What ``/stats`` reports, straight from job rows (no bucket listing)."""
-
-    by_status: dict[str, int]
-    movies_ready: int
-    bytes_stored: int
-    ready_count: int
-    ready_average_seconds: float | None
-    ready_p95_seconds: float | None
-    errors_by_class: dict[str, int]
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """What one cleanup query found."""
-
-    stale: list[Job]
-    expired: list[Job]
-    purged: int
-
 
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
@@ -74,13 +39,6 @@ def _placeholders(count: int) -> str:
 
 def _statuses(statuses: Iterable[JobStatus]) -> tuple[str, ...]:
     return tuple(str(status) for status in statuses)
-
-
-def job_from_row(row: Row) -> Job:
-    values: dict[str, Any] = {name: row.get(name) for name in JOB_COLUMNS}
-    values["status"] = JobStatus(values["status"])
-    values["movie_id"] = int(values["movie_id"])
-    return Job(**values)
 
 
 class JobStore:
@@ -202,8 +160,8 @@ class JobStore:
             movies_ready=int(stored[0]["n"]),
             bytes_stored=int(stored[0]["bytes"]),
             ready_count=int(timing["n"]),
-            ready_average_seconds=_float(timing["average"]),
-            ready_p95_seconds=_float(timing["p95"]),
+            ready_average_seconds=float_or_none(timing["average"]),
+            ready_p95_seconds=float_or_none(timing["p95"]),
             errors_by_class={str(row["class"]): int(row["n"]) for row in errors},
         )
 
@@ -217,7 +175,7 @@ class JobStore:
         request whose first attempt did insert from mistaking its own job for someone else's.
         """
         columns = [name for name in JOB_COLUMNS if getattr(job, name) is not None]
-        values: tuple[Param, ...] = tuple(_param(getattr(job, name)) for name in columns)
+        values: tuple[Param, ...] = tuple(param(getattr(job, name)) for name in columns)
         active = _statuses(ACTIVE_STATUSES)
         statements = [
             Statement(
@@ -263,7 +221,7 @@ class JobStore:
         params: tuple[Param, ...] = (
             str(to),
             now,
-            *(_param(value) for value in changes.values()),
+            *(param(value) for value in changes.values()),
             job_id,
             *allowed,
         )
@@ -379,16 +337,6 @@ class JobStore:
     def _forget(self, job: Job) -> None:
         self._cache.invalidate(("job", job.job_id))
         self._cache.invalidate(("latest", job.movie_id))
-
-
-def _float(value: object) -> float | None:
-    return round(float(value), 1) if isinstance(value, int | float) else None
-
-
-def _param(value: object) -> Param:
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return str(value)
 
 
 def _upsert_metadata(metadata: MovieMetadata, now: str) -> Statement:

@@ -1,0 +1,75 @@
+"""The rows the job store reads and writes, as Python values: jobs, watch history, metadata, figures.
+
+``jobs.py`` holds every SQL statement; this module only turns rows into records and values into
+parameters, the same for SQLite and D1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from chalicelib.adapters.store.executor import Param, Row
+from chalicelib.domain.jobs import Job, JobStatus
+
+JOB_COLUMNS = tuple(f.name for f in fields(Job))
+#: Columns a transition may set besides status and updated_at.
+UPDATABLE = frozenset(JOB_COLUMNS) - {"job_id", "movie_id", "created_at", "status", "updated_at"}
+
+
+@dataclass(frozen=True)
+class MovieMetadata:
+    movie_id: int
+    title: str | None
+    poster_path: str | None
+    backdrop_path: str | None = None
+    overview: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchEntry:
+    movie_id: int
+    title: str | None
+    poster_path: str | None
+    watched_at: str
+    job_id: str | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What ``/stats`` reports, straight from job rows (no bucket listing)."""
+
+    by_status: dict[str, int]
+    movies_ready: int
+    bytes_stored: int
+    ready_count: int
+    ready_average_seconds: float | None
+    ready_p95_seconds: float | None
+    errors_by_class: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one cleanup query found."""
+
+    stale: list[Job]
+    expired: list[Job]
+    purged: int
+
+
+def job_from_row(row: Row) -> Job:
+    values: dict[str, Any] = {name: row.get(name) for name in JOB_COLUMNS}
+    values["status"] = JobStatus(values["status"])
+    values["movie_id"] = int(values["movie_id"])
+    return Job(**values)
+
+
+def float_or_none(value: object) -> float | None:
+    return round(float(value), 1) if isinstance(value, int | float) else None
+
+
+def param(value: object) -> Param:
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
