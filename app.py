@@ -107,8 +107,7 @@ def movie_stream(id: str) -> Response:
 def list_jobs() -> Response:
     services = _protected()
     statuses = validation.parse_listable_status(_param("status"))
-    limit = validation.parse_limit(_param("limit"))
-    offset = validation.parse_offset(_param("offset"))
+    limit, offset = validation.parse_window(_param("limit"), _param("offset"))
     return web.ok(services.jobs.list(statuses, limit, offset))
 
 
@@ -124,8 +123,7 @@ def job_status(jobId: str) -> Response:  # noqa: N803 - the contract names the p
 @guard
 def watch_history() -> Response:
     services = _protected()
-    limit = validation.parse_limit(_param("limit"))
-    offset = validation.parse_offset(_param("offset"))
+    limit, offset = validation.parse_window(_param("limit"), _param("offset"))
     return web.ok(services.stream.history(limit, offset))
 
 

@@ -137,37 +137,11 @@ def nzbget_client(nzb: Path, port: int, connections: int, work: Path) -> Run:
 
 
 def serve_with_nzbget(data: Path, cache: Path, segment: int) -> tuple[subprocess.Popen[bytes], int]:
-    subprocess.run(
-        [
-            "nzbget",
-            "--nserv",
-            "-d",
-            str(data),
-            "-c",
-            str(cache),
-            "-b",
-            "127.0.0.1",
-            "-z",
-            str(segment),
-            "-q",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    serve = ["nzbget", "--nserv", "-d", str(data), "-c", str(cache), "-b", "127.0.0.1"]
+    subprocess.run([*serve, "-z", str(segment), "-q"], check=True, stdout=subprocess.DEVNULL)
     port = free_port()
     server = subprocess.Popen(
-        [
-            "nzbget",
-            "--nserv",
-            "-d",
-            str(data),
-            "-c",
-            str(cache),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        [*serve, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -12,6 +12,9 @@ ApiError that the same exception is to the API.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 
 class Failure(Exception):
     """A failure named for people, with nothing of HTTP in it: the base of everything below."""
@@ -108,3 +111,12 @@ CONTRACT_CODES: dict[str, int] = {
         InternalError,
     )
 }
+
+
+def validation_problems(errors: Iterable[Mapping[str, Any]], whole: str) -> str:
+    """pydantic's report (``exc.errors(include_input=False)``: never the values, some are secrets)
+    as one line naming each bad field, ``whole`` standing for an error about the entire input."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or whole}: {error['msg']}"
+        for error in errors
+    )

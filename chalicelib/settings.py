@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chalicelib.errors import ConfigurationError
+from chalicelib.errors import ConfigurationError, validation_problems
 from chalicelib.logs import SECRET_ENV_VARS, logger
 
 #: The SQS queue the dispatcher Lambda consumes. Chalice reads it when packaging (the event source
@@ -192,8 +192,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_input=False, include_url=False):
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
-            problems.append(f"{name}: {error['msg']}")
-        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+        problems = validation_problems(
+            exc.errors(include_input=False, include_url=False), "settings"
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -13,7 +13,7 @@ import re
 from pydantic import ValidationError
 
 from chalicelib.domain.jobs import ACTIVE_STATUSES, LISTABLE_STATUSES, JobStatus, is_job_id
-from chalicelib.errors import InvalidInput
+from chalicelib.errors import InvalidInput, validation_problems
 from chalicelib.models import FetchRequest
 
 MAX_PAGE = 500
@@ -84,6 +84,11 @@ def parse_stream_ref(raw: str | None) -> int | str:
     return int(raw)
 
 
+def parse_window(limit: str | None, offset: str | None) -> tuple[int, int]:
+    """``limit`` and ``offset`` of a listing (jobs, history), each checked as below."""
+    return parse_limit(limit), parse_offset(offset)
+
+
 def parse_limit(raw: str | None) -> int:
     return _bounded_int(raw, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
 
@@ -141,11 +146,8 @@ def parse_fetch_request(raw_body: bytes | None, content_type: str | None) -> Fet
     try:
         request = FetchRequest.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_input=False, include_url=False):
-            field = ".".join(str(part) for part in error["loc"]) or "body"
-            problems.append(f"{field}: {error['msg']}")
-        raise InvalidInput("invalid fetch request: " + "; ".join(problems)) from None
+        problems = validation_problems(exc.errors(include_input=False, include_url=False), "body")
+        raise InvalidInput(f"invalid fetch request: {problems}") from None
     if request.mode == "manual" and request.release_id is None:
         raise InvalidInput("manual mode needs release_id: pick one from GET /movies/{id}/releases")
     return request
