@@ -144,7 +144,7 @@ class Uploader:
         """Send one part (retried); returns its ETag. Sending a number again replaces the part."""
         for attempt in range(1, self._attempts + 1):
             try:
-                return self._objects.upload_part(key, upload_id, number, body)
+                return self._objects.send_part(key, upload_id, number, body)
             except StorageFailure as error:
                 if attempt == self._attempts:
                     raise UploadFailed(

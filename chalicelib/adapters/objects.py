@@ -184,7 +184,7 @@ class ObjectStore:
             raise _storage_error("start the upload of", exc) from None
         return reply["UploadId"]
 
-    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+    def send_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
         """Send part ``number`` (1-based; sending a number again replaces it); returns its ETag."""
         try:
             reply = self.client.upload_part(
