@@ -45,8 +45,10 @@ def fetch(argv: list[str]) -> int:
         "--server",
         action="append",
         default=[],
-        help="nntp[s]://user:pass@host:port?connections=N&priority=P (repeatable; "
-        "default: $NNTP_SERVERS)",
+        help="nntp[s]://user:pass@host:port?connections=N&priority=P[&ca_file=PATH] "
+        "(repeatable; default: $NNTP_SERVERS). connections: 1-100 (8); priority: lower is asked "
+        "first, higher numbers are backups (0); ca_file: a PEM bundle to trust instead of the "
+        "system's certificates, for a server with a private CA",
     )
     parser.add_argument("--out", required=True, type=Path, help="folder for the downloaded files")
     parser.add_argument("--pipeline", type=int, default=EngineOptions.pipeline)

@@ -7,6 +7,8 @@ mapped to HTTP codes: the downloader is a task, not an API; the job lifecycle tu
 
 from __future__ import annotations
 
+import re
+
 
 class DownloadError(Exception):
     """Base of every downloader failure."""
@@ -32,6 +34,10 @@ class NntpAuthError(NntpError):
     """The server rejected our credentials (481/482/502 after AUTHINFO); retrying cannot help."""
 
 
+class NntpUnsupported(NntpError):
+    """The server does not do a command (500/501/502 to STAT, say); it may still serve articles."""
+
+
 class NntpBusyError(NntpError):
     """The server refused another connection (400/502/481 greeting): use fewer, don't hammer it."""
 
@@ -39,3 +45,24 @@ class NntpBusyError(NntpError):
 class UploadFailed(Exception):
     """The movie could not be stored in R2 (the job's class is ``storage``); the message says which
     step failed and the storage's error code, never a signed URL."""
+
+
+#: A server path: any absolute path's folders, so that only the file's own name is left.
+_FOLDERS = re.compile(r"(?<![\w.])/(?:[^\s/:'\"()]+/)+")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its file name: job errors name files as the
+    release does, never where the worker keeps them (``/tmp/…/jobs/job_…/download/abc.mov``)."""
+    return _FOLDERS.sub("", text)
+
+
+class JobFailed(Exception):
+    """The job cannot finish: a message for people (file names only, no server paths) and the
+    class the figures count it under (``usenet``, ``password``, ``missing_articles``…)."""
+
+    def __init__(self, message: str, error_class: str) -> None:
+        message = without_paths(message)
+        super().__init__(message)
+        self.message = message
+        self.error_class = error_class

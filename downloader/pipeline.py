@@ -20,38 +20,32 @@ from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import SkippedRelease, movie_object_key
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
-from downloader.errors import DownloadError, IndexerError, NntpAuthError, NzbError, UploadFailed
-from downloader.post.ffmpeg import MediaError
-from downloader.post.par2 import (
-    RepairError,
-    quick_check,
-    read_index,
-    recovery_blocks,
-    restore_names,
-    verify_or_repair,
+from downloader.errors import (
+    DownloadError,
+    IndexerError,
+    JobFailed,
+    NntpAuthError,
+    NzbError,
+    UploadFailed,
 )
+from downloader.post.ffmpeg import MediaError
+from downloader.post.par2 import RepairError
 from downloader.post.remux import prepare
-from downloader.post.unpack import UnpackError, inspect, main_video, unpack_release
+from downloader.post.unpack import UnpackError, main_video, unpack_release
 from downloader.reporter import JobReporter
 from downloader.streaming import NotStreamable
 from downloader.streaming.tail import StreamedTail, StreamOptions
 from downloader.streaming.watermark import Watermarks
 from downloader.uploader import Uploaded, Uploader
-from downloader.usenet.availability import probe, recovery_share
+from downloader.usenet.availability import probe
 from downloader.usenet.engine import DownloadResult, Engine, EngineOptions
-from downloader.usenet.nzb import Nzb, NzbFile
+from downloader.usenet.nzb import Nzb
 from downloader.usenet.progress import Progress, ReleaseProgress
 from downloader.usenet.servers import ServerConfig
+from downloader.verification import ensure_intact, refuse_passwords
 
 #: Download + unpacked copy + remuxed copy must fit on the task's disk.
 DISK_FACTOR = 2.5
-
-
-class JobFailed(Exception):
-    def __init__(self, message: str, error_class: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_class = error_class
 
 
 @dataclass
@@ -108,7 +102,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             DownloadBytes=result.bytes,
             DownloadThroughput=result.bytes / max(result.seconds, 1e-3),
         )
-        files, intact = _ensure_intact(engine, nzb, result, downloads)
+        refuse_passwords([f.path for f in result.files if f.path.exists()])
+        files, intact = ensure_intact(engine, nzb, result, downloads)
         reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
         reporter.preparing()
         uploaded = _stream_upload(tail, intact, reporter.beat)
@@ -224,15 +219,15 @@ def _download(
     progress: ReleaseProgress,
 ) -> DownloadResult:
     """Data files and the par2 index; a RAR set's first volume alone first, to see a password.
-    The streaming tail, if any, starts once that volume has shown what the set holds."""
+    The streaming tail, if any, starts once that volume has shown what the set holds. Which file
+    the subjects call the first volume is only a guess: its headers decide (a ``foo.rar`` that is
+    really volume 3 says nothing about a password, and is no reason to fail)."""
     wanted = [f for f in nzb.files if not f.is_par2_recovery]
     firsts = [f for f in wanted if f.rar_volume == 0]
     if firsts:
         early = engine.download(firsts, folder, watch=watch)
         progress.next_run()
-        for result in early.files:
-            if result.complete and inspect(result.path).encrypted:
-                raise UnpackError("password-protected archive", "password")
+        refuse_passwords([result.path for result in early.files if result.complete])
         if tail is not None:
             tail.begin(early.files)
         rest = engine.download([f for f in wanted if f not in firsts], folder, watch=watch)
@@ -264,66 +259,6 @@ def _stream_upload(
         return tail.finish(beat)
     except NotStreamable:
         return None
-
-
-def _ensure_intact(
-    engine: Engine, nzb: Nzb, result: DownloadResult, folder: Path
-) -> tuple[list[Path], bool]:
-    """The downloaded data files, verified (quick check or par2) and repaired when needed, and
-    whether they were intact as downloaded (every article good and the quick check passed)."""
-    data = [f.path for f in result.files if not f.is_par2 and f.path.exists()]
-    indexes = [f.path for f in result.files if f.is_par2 and f.complete]
-    missing = sum(len(f.missing) + len(f.corrupt) for f in result.files)
-    articles = sum(f.segments for f in result.files) or 1
-    if not indexes:
-        if result.complete:
-            return data, True
-        raise JobFailed(
-            f"{missing / articles:.0%} of articles missing and no recovery data", "missing_articles"
-        )
-    index_path = min(indexes, key=lambda p: p.stat().st_size)
-    index = read_index(index_path)
-    restore_names(index, data)
-    if result.complete and quick_check(index, folder):
-        return _data_files(folder), True
-    volumes = sorted((f for f in nzb.files if f.is_par2_recovery), key=lambda f: f.bytes)
-    verdict = verify_or_repair(index_path, repair=True)
-    while not verdict.ok and volumes:
-        batch = _enough_volumes(volumes, verdict.blocks_needed)
-        volumes = [v for v in volumes if v not in batch]
-        engine.download(batch, folder)
-        verdict = verify_or_repair(index_path, repair=True)
-    if not verdict.ok:
-        raise JobFailed(
-            f"{missing / articles:.0%} of articles missing and only {recovery_share(nzb):.0%} "
-            "recovery data",
-            "missing_articles",
-        )
-    return _data_files(folder), False
-
-
-def _enough_volumes(volumes: list[NzbFile], blocks: int) -> list[NzbFile]:
-    """Smallest volumes first until they hold ``blocks`` recovery blocks (at least one volume).
-
-    A volume's block count comes from its name (``x.vol03+04.par2`` holds 4); when the name is
-    obfuscated, from its size relative to the smallest volume.
-    """
-    if blocks <= 0:
-        return volumes[:1]
-    chosen: list[NzbFile] = []
-    covered = 0
-    per_block = min(v.bytes for v in volumes) or 1
-    for volume in volumes:
-        chosen.append(volume)
-        named = recovery_blocks(Path(volume.subject_name or ""))
-        covered += named or max(1, volume.bytes // per_block)
-        if covered >= blocks:
-            break
-    return chosen
-
-
-def _data_files(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.is_file() and not p.name.lower().endswith(".par2")]
 
 
 def _fresh(folder: Path) -> Path:

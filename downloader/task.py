@@ -17,8 +17,8 @@ from chalicelib.domain.jobs import JobStatus
 from chalicelib.errors import SettingsFailure, StorageFailure
 from chalicelib.logs import logger
 from downloader import wiring
-from downloader.errors import ServerConfigError
-from downloader.pipeline import JobFailed, run
+from downloader.errors import JobFailed, ServerConfigError
+from downloader.pipeline import run
 from downloader.reporter import JobReporter, JobStoreUnavailable, JobTakenAway, stop_on_sigterm
 
 

@@ -2,8 +2,9 @@
 
 It serves yEnc article bodies (see ``posting.py``) and has knobs for what real servers do to us:
 authentication, TLS, articles it lacks (430), corrupted CRCs, connections dropped in the middle of an
-article, slow replies, a connection limit (``400`` greeting beyond it) and nzbget's ``220, 0 <id>``
-reply line. It counts what happened so tests can assert behaviour (attempts, fetches, concurrency).
+article, slow replies, a connection limit (``400`` greeting beyond it), nzbget's ``220, 0 <id>``
+reply line, no STAT, and INN's transit mode (``MODE READER`` needed before reading). It counts what
+happened so tests can assert behaviour (attempts, fetches, concurrency).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class Knobs:
     delay: float = 0.0
     #: ``"222 0 <id>"`` by default; nzbget --nserv says ``"220, 0 <id>"``.
     body_line: str = "222 0 <{id}>"
+    #: Answer STAT with this code (e.g. 500, 501 or 502) instead of serving it: some servers don't.
+    stat_reply: int | None = None
+    #: Start like INN in transit mode: CAPABILITIES lists MODE-READER, AUTHINFO answers 502 and
+    #: articles are refused until the client sends ``MODE READER``.
+    transit_mode: bool = False
 
 
 @dataclass
@@ -48,6 +54,8 @@ class Stats:
     max_active: int = 0
     bodies: Counter[str] = field(default_factory=Counter)
     stats: Counter[str] = field(default_factory=Counter)
+    #: Every command received, by name.
+    commands: Counter[str] = field(default_factory=Counter)
     #: Most BODY commands received before the first reply went out on one connection (pipelining).
     max_pipelined: int = 0
 
@@ -139,7 +147,8 @@ class NntpTestServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         knobs = self.knobs
-        writer.write(b"200 test server ready\r\n")
+        transit = knobs.transit_mode
+        writer.write(b"200 test server ready" + (b" (transit mode)" if transit else b"") + b"\r\n")
         authed = knobs.username is None
         user: str | None = None
         while True:
@@ -150,11 +159,22 @@ class NntpTestServer:
             command = command.upper()
             if command == "BODY":
                 self.stats.max_pipelined = max(self.stats.max_pipelined, 1 + _buffered(reader))
+            self.stats.commands[command] += 1
             if command == "QUIT":
                 writer.write(b"205 bye\r\n")
                 await writer.drain()
                 return
-            if command == "AUTHINFO":
+            if command == "CAPABILITIES":
+                listed = ["VERSION 2", "MODE-READER" if transit else "READER", "AUTHINFO USER"]
+                writer.write(("101 capabilities\r\n" + "\r\n".join(listed) + "\r\n.\r\n").encode())
+            elif command == "MODE" and argument.strip().upper() == "READER":
+                transit = False
+                writer.write(b"200 reader mode, posting prohibited\r\n")
+            elif transit:
+                writer.write(b"502 transit mode: MODE READER first\r\n")
+            elif command == "STAT" and knobs.stat_reply is not None:
+                writer.write(f"{knobs.stat_reply} STAT not supported\r\n".encode())
+            elif command == "AUTHINFO":
                 kind, _, value = argument.partition(" ")
                 if kind.upper() == "USER":
                     user = value
@@ -167,16 +187,18 @@ class NntpTestServer:
                     writer.write(b"481 authentication failed\r\n")
             elif not authed:
                 writer.write(b"480 authentication required\r\n")
-            elif command in ("BODY", "STAT"):
+            elif command in ("BODY", "STAT", "HEAD"):
                 message_id = argument.strip().removeprefix("<").removesuffix(">")
-                if command == "STAT":
+                if command in ("STAT", "HEAD"):
                     self.stats.stats[message_id] += 1
                     found = message_id not in knobs.missing and self.articles.get(message_id)
-                    writer.write(
-                        f"223 0 <{message_id}>\r\n".encode()
-                        if found
-                        else b"430 no such article\r\n"
-                    )
+                    if not found:
+                        writer.write(b"430 no such article\r\n")
+                    elif command == "STAT":
+                        writer.write(f"223 0 <{message_id}>\r\n".encode())
+                    else:
+                        head = f"Message-ID: <{message_id}>\r\nSubject: test\r\n.\r\n"
+                        writer.write(f"221 0 <{message_id}>\r\n{head}".encode())
                 elif not await self._body(writer, message_id):
                     return
             else:

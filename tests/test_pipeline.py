@@ -14,8 +14,8 @@ from mypy_boto3_s3 import S3Client
 from chalicelib.adapters.store import JobStore
 from chalicelib.domain.dispatch import Candidate, JobMessage
 from chalicelib.domain.jobs import JobStatus, decode_skipped
-from downloader.errors import NzbError
-from downloader.pipeline import JobFailed, TaskContext, run
+from downloader.errors import JobFailed, NzbError
+from downloader.pipeline import TaskContext, run
 from downloader.post.par2 import par2_binary
 from downloader.post.remux import probe
 from downloader.reporter import JobReporter

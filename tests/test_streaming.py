@@ -19,7 +19,8 @@ from mypy_boto3_s3 import S3Client
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus
-from downloader.pipeline import JobFailed, run
+from downloader.errors import JobFailed
+from downloader.pipeline import run
 from downloader.post.ffmpeg import FFmpeg
 from downloader.post.par2 import par2_binary
 from downloader.post.remux import probe

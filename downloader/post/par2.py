@@ -17,8 +17,11 @@ import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from downloader.post.recognise import rename_all
 
 MAGIC = b"PAR2\x00PKT"
 FILE_DESC = b"PAR 2.0\x00FileDesc"
@@ -100,20 +103,18 @@ def md5_16k(path: Path) -> bytes:
 def restore_names(index: ParIndex, files: list[Path]) -> dict[Path, Path]:
     """Rename downloads whose 16 KiB hash and size match a par2 file description; returns old → new.
 
-    Obfuscated releases post ``a8f3…e1.bin``; the par2 set still knows the real names.
+    Obfuscated releases post ``a8f3…e1.bin``; the par2 set still knows the real names. Names may
+    be misleading rather than random (a ``foo.rar`` that is really volume 3, while volume 1 sits
+    under another name), so the renames go through temporary names and may swap.
     """
-    by_hash = {(f.md5_16k, f.size): f.name for f in index.files}
-    renamed: dict[Path, Path] = {}
+    by_hash = {(f.md5_16k, f.size): Path(f.name).name for f in index.files}
+    wanted: dict[Path, str] = {}
     for path in files:
         real = by_hash.get((md5_16k(path), path.stat().st_size))
-        if real is None or real == path.name:
-            continue
-        target = path.with_name(Path(real).name)
-        if target.exists():
-            continue
-        path.rename(target)
-        renamed[path] = target
-    return renamed
+        if real is not None and real != path.name and real not in wanted.values():
+            wanted[path] = real
+    after = rename_all(list(wanted), wanted)
+    return dict(zip(wanted, after, strict=True))
 
 
 def quick_check(index: ParIndex, folder: Path) -> bool:
@@ -139,9 +140,17 @@ def par2_binary() -> str:
     return shutil.which("par2") or str(Path(sys.executable).with_name("par2"))
 
 
-def verify_or_repair(par2_file: Path, *, repair: bool) -> Verdict:
-    """Run ``par2 verify`` (or ``repair``): exit 0 intact/repaired, 1 repairable, 2 not repairable."""
-    command = [par2_binary(), "r" if repair else "v", "-q", "--", str(par2_file)]
+def verify_or_repair(par2_file: Path, *, repair: bool, extra: Sequence[Path] = ()) -> Verdict:
+    """Run ``par2 verify`` (or ``repair``): exit 0 intact/repaired, 1 repairable, 2 not repairable.
+
+    ``extra`` are the set's other files under names par2 does not know (renamed, split into
+    pieces): par2 scans them for its blocks, as SABnzbd has it do, so they count as data instead of
+    as missing files that recovery blocks must stand in for.
+    """
+    # -p: once repaired, par2's backups of the damaged files (``x.rar.1``) and its own files go.
+    mode = ["r", "-p"] if repair else ["v"]
+    command = [par2_binary(), *mode, "-q", "--", str(par2_file)]
+    command += [str(path) for path in extra]
     try:
         result = subprocess.run(command, capture_output=True, text=True, cwd=par2_file.parent)
     except OSError as exc:

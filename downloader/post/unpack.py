@@ -18,6 +18,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import rarfile
 
+from downloader.post.recognise import name_by_content
+from downloader.post.sniff import sniff
+
 VIDEO_EXTENSIONS = frozenset(
     {".mkv", ".mp4", ".m4v", ".avi", ".mov", ".wmv", ".ts", ".m2ts", ".mpg", ".mpeg", ".webm"}
 )
@@ -127,8 +130,14 @@ def unpack_release(files: list[Path], target: Path) -> list[Path]:
 
 def main_video(files: list[Path]) -> Path:
     """The movie: the largest video file, ignoring samples, trailers and extras when anything else
-    exists."""
-    videos = [path for path in files if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file()]
+    exists. A file is a video when its bytes say so, whatever its name (obfuscated releases hide
+    the movie as ``a8f3e1`` inside the archive too); it is given the extension its container calls
+    for, so the content type of a file uploaded as it is comes out right."""
+    videos = [
+        path
+        for path in name_by_content(files)
+        if path.suffix.lower() in VIDEO_EXTENSIONS or sniff(path).is_video
+    ]
     if not videos:
         raise UnpackError("no video file in release", "no_video")
     features = [path for path in videos if not EXTRA_WORDS.search(str(path.name))] or videos

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from downloader.errors import NntpAuthError, NntpError
+from chalicelib.logs import logger
+from downloader.errors import NntpAuthError, NntpError, NntpUnsupported
 from downloader.usenet.nntp import NntpConnection
 from downloader.usenet.nzb import Nzb
 from downloader.usenet.servers import ServerConfig
@@ -24,6 +25,8 @@ class Availability:
     sampled: int
     missing: int
     recovery_share: float
+    #: Servers that could answer neither STAT nor HEAD, so their share could not be sampled.
+    unprobed: tuple[str, ...] = ()
 
     @property
     def missing_share(self) -> float:
@@ -58,21 +61,42 @@ def probe(nzb: Nzb, servers: Sequence[ServerConfig], *, timeout: float = 10.0) -
     """STAT the sample on each server (by priority) until every article is found or servers run out.
 
     A server that cannot be reached is skipped; a login failure is raised (it will fail the download
-    too, and the user must hear about it).
+    too, and the user must hear about it). A server that does not do STAT is asked with HEAD (a few
+    hundred bytes an article); one that does neither cannot be probed, and then nothing is judged
+    missing: the download will tell.
     """
     wanted = sample_ids(nzb)
     unresolved = list(wanted)
+    unprobed: list[str] = []
     for server in sorted(servers, key=lambda s: s.priority):
         if not unresolved:
             break
         connection = NntpConnection(server, timeout=timeout)
         try:
             connection.connect()
-            unresolved = [mid for mid in unresolved if not connection.stat(mid)]
+            unresolved = _lacking(connection, unresolved)
+        except NntpUnsupported:
+            unprobed.append(server.label)
         except NntpAuthError:
             raise
         except NntpError:
             continue
         finally:
             connection.close()
+    if unprobed:
+        logger.warning(
+            "a news server answers neither STAT nor HEAD; availability not sampled there",
+            extra={"servers": unprobed},
+        )
+        return Availability(len(wanted), 0, recovery_share(nzb), tuple(unprobed))
     return Availability(len(wanted), len(unresolved), recovery_share(nzb))
+
+
+def _lacking(connection: NntpConnection, message_ids: list[str]) -> list[str]:
+    """The ids the server lacks: by STAT, or by HEAD when it does not do STAT."""
+    try:
+        return [mid for mid in message_ids if not connection.stat(mid)]
+    except NntpUnsupported:
+        where = {"server": connection.server.label}
+        logger.info("news server does not do STAT; sampling with HEAD", extra=where)
+        return [mid for mid in message_ids if not connection.head(mid)]

@@ -1,4 +1,4 @@
-"""One NNTP connection of our own (RFC 3977/4643): greeting, AUTHINFO, pipelined BODY, STAT.
+"""One NNTP connection of our own (RFC 3977/4643): greeting, MODE READER, AUTHINFO, BODY, STAT.
 
 Every byte read goes straight into a ``sabctools.Decoder``: it splits the stream into responses (the
 status code is read from the first three characters only, so ``nzbget --nserv``'s ``220, 0 <id>`` is
@@ -6,6 +6,12 @@ fine), undoes dot-stuffing, decodes yEnc with SIMD, checks the CRC and, for BODY
 part into the output file at the offset its ``=ypart`` header gives, all without holding the GIL. So a
 connection costs one fixed buffer of memory however large the release, and data is copied once, from
 the socket into that buffer.
+
+Reader mode: a server that can also feed other servers (INN in transit mode) greets readers with
+that mode and refuses AUTHINFO with ``502`` until it is told ``MODE READER``. So after the greeting
+the connection asks for CAPABILITIES and switches when ``MODE-READER`` is listed; a server without
+CAPABILITIES that answers AUTHINFO with 502 or 401 is told ``MODE READER`` then, and a 502 is
+never reported as a wrong password.
 
 Pipelining: ``send_bodies`` writes several BODY commands in one packet; replies arrive in order and
 the decoder pairs them with the contexts we gave it. If the connection breaks, everything still in
@@ -22,11 +28,14 @@ from typing import Any
 
 import sabctools
 
-from downloader.errors import NntpAuthError, NntpBusyError, NntpError
+from downloader.errors import NntpAuthError, NntpBusyError, NntpError, NntpUnsupported
 from downloader.usenet.servers import ServerConfig
 
 BUFFER_SIZE = 1024 * 1024
 _GREETING, _USER, _PASS, _STAT = object(), object(), object(), object()
+_CAPABILITIES, _MODE, _HEAD = object(), object(), object()
+#: Replies meaning "this server does not do that command" (RFC 3977 3.2.1).
+_UNSUPPORTED = (500, 501, 502)
 
 
 def tls_context(ca_file: str | None = None, *, check_hostname: bool = True) -> ssl.SSLContext:
@@ -48,6 +57,7 @@ class NntpConnection:
         self.timeout = timeout
         self._decoder = sabctools.Decoder(buffer_size)
         self._sock: socket.socket | None = None
+        self._reader_mode = False
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -82,21 +92,53 @@ class NntpConnection:
                 )
             if greeting.status_code not in (200, 201):
                 raise NntpError(f"{server.label}: unexpected greeting ({_line(greeting)})")
+            self._reader_mode = False
+            if self._lists_mode_reader():
+                self._mode_reader()
             if server.username:
                 self._login(server.username, server.password or "")
         except BaseException:
             self.close()
             raise
 
+    def _lists_mode_reader(self) -> bool:
+        """Whether CAPABILITIES lists MODE-READER (servers without CAPABILITIES: no)."""
+        self._send(b"CAPABILITIES\r\n")
+        reply = self._single(_CAPABILITIES)
+        if reply.status_code != 101:
+            return False
+        lines = reply.lines or []
+        listed = {
+            (line.decode("latin-1") if isinstance(line, bytes) else str(line)).strip().upper()
+            for line in lines
+        }
+        return "MODE-READER" in listed
+
+    def _mode_reader(self) -> None:
+        self._send(b"MODE READER\r\n")
+        reply = self._single(_MODE)
+        self._reader_mode = True
+        if reply.status_code not in (200, 201):
+            raise NntpError(f"{self.server.label}: refused MODE READER ({_line(reply)})")
+
     def _login(self, username: str, password: str) -> None:
         self._send(f"AUTHINFO USER {username}\r\n".encode())
         reply = self._single(_USER)
+        if reply.status_code in (401, 502) and not self._reader_mode:
+            self._mode_reader()  # a transit-mode server that did not list CAPABILITIES
+            self._send(f"AUTHINFO USER {username}\r\n".encode())
+            reply = self._single(_USER)
         if reply.status_code == 381:
             self._send(f"AUTHINFO PASS {password}\r\n".encode())
             reply = self._single(_PASS)
         if reply.status_code == 281:
             return
-        if reply.status_code in (481, 482, 502):
+        if reply.status_code in (401, 502):
+            raise NntpAuthError(
+                f"{self.server.label}: does not let this account read ({_line(reply)}); "
+                "check that the host is your provider's reader server"
+            )
+        if reply.status_code in (481, 482):
             raise NntpAuthError(
                 f"{self.server.label}: login rejected ({_line(reply)}); check the user name and password"
             )
@@ -123,14 +165,27 @@ class NntpConnection:
         return done
 
     def stat(self, message_id: str) -> bool:
-        """Whether the server has the article (223) or not (430), without transferring it."""
-        self._send(f"STAT <{message_id}>\r\n".encode())
-        reply = self._single(_STAT)
-        if reply.status_code == 223:
+        """Whether the server has the article (223) or not (430), without transferring it.
+        ``NntpUnsupported`` when the server does not do STAT."""
+        return self._exists("STAT", _STAT, 223, message_id)
+
+    def head(self, message_id: str) -> bool:
+        """Like ``stat``, with HEAD (the article's headers, a few hundred bytes): for servers
+        that do not do STAT."""
+        return self._exists("HEAD", _HEAD, 221, message_id)
+
+    def _exists(self, command: str, context: object, found: int, message_id: str) -> bool:
+        self._send(f"{command} <{message_id}>\r\n".encode())
+        reply = self._single(context)
+        if reply.status_code == found:
             return True
-        if reply.status_code == 430:
+        if reply.status_code in (423, 430):
             return False
-        raise NntpError(f"{self.server.label}: unexpected reply to STAT ({_line(reply)})")
+        if reply.status_code in _UNSUPPORTED:
+            raise NntpUnsupported(
+                f"{self.server.label}: does not answer {command} ({_line(reply)})"
+            )
+        raise NntpError(f"{self.server.label}: unexpected reply to {command} ({_line(reply)})")
 
     @property
     def in_flight(self) -> int:

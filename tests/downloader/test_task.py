@@ -16,34 +16,26 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from mypy_boto3_s3 import S3Client
 
-from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.sqlite import SqliteExecutor
-from chalicelib.domain.dispatch import JobMessage
-from chalicelib.domain.jobs import Job, JobStatus, new_job_id, to_iso, utcnow
+from chalicelib.domain.jobs import JobStatus
 from downloader.post.par2 import par2_binary
 from downloader.post.remux import probe
 from downloader.task import main
-from sandbox.nntp_server import Knobs, NntpTestServer
-from sandbox.posting import Release, make_release
+from sandbox.nntp_server import NntpTestServer
+from sandbox.posting import make_release
 from sandbox.rar import pack_file
 from tests.conftest import R2_BUCKET, ROOT
+from tests.downloader.conftest import INDEXER_KEY, Task, open_uploads
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
     reason="needs ffmpeg and ffprobe (.ci/run installs them)",
 )
 
-INDEXER_KEY = "indexer-key-do-not-leak"
 MOVIE = "Movie.2024.1080p.mkv"
 
 
@@ -69,130 +61,6 @@ def rar_release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, byt
     par2 = ["c", "-q", "-q", "-r10", "-n2", "Movie.2024.1080p.par2", *names]
     subprocess.run([par2_binary(), *par2], cwd=folder, check=True)
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
-
-
-@dataclass
-class Indexer:
-    """A Newznab ``t=get`` endpoint on 127.0.0.1 serving known NZBs; it records what it was asked."""
-
-    nzbs: dict[str, bytes]
-    requests: list[dict[str, list[str]]] = field(default_factory=list)
-    url: str = ""
-
-
-@pytest.fixture
-def indexer() -> Iterator[Indexer]:
-    state = Indexer({})
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            state.requests.append(query)
-            if query.get("apikey") != [INDEXER_KEY]:
-                self.send_response(401)
-                self.end_headers()
-                return
-            body = state.nzbs.get((query.get("id") or [""])[0])
-            if parts.path != "/api" or body is None:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-nzb")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@dataclass
-class Task:
-    """The task's environment, as the task definition and the dispatcher would set it."""
-
-    env: pytest.MonkeyPatch
-    indexer: Indexer
-    nntp: list[NntpTestServer]
-    work: Path
-    store: JobStore
-
-    def serve(self, release: Release, **knobs: Any) -> NntpTestServer:
-        server = NntpTestServer(release.articles, Knobs(**knobs)).start()
-        self.nntp.append(server)
-        self.indexer.nzbs["r1"] = release.nzb
-        self.env.setenv("NNTP_SERVERS", server.url())
-        return server
-
-    def claimed_job(self, status: JobStatus = JobStatus.DOWNLOADING) -> JobMessage:
-        """A job as the dispatcher leaves it (claimed: ``downloading``) and the message it sends."""
-        now = utcnow()
-        job = Job(
-            job_id=new_job_id(now),
-            movie_id=550,
-            status=JobStatus.QUEUED,
-            created_at=to_iso(now),
-            updated_at=to_iso(now),
-        )
-        self.store.create_job(job)
-        if status is not JobStatus.QUEUED:
-            claimed = self.store.transition(
-                job.job_id, from_statuses=[JobStatus.QUEUED], to=status, now=to_iso(now)
-            )
-            assert claimed is not None
-        message = JobMessage(
-            job_id=job.job_id, movie_id=550, release_id="r1", release_title="Movie.2024.1080p-GRP"
-        )
-        self.env.setenv("JOB_MESSAGE", message.model_dump_json())
-        return message
-
-    def job(self, message: JobMessage) -> Job:
-        job = self.store.get_job(message.job_id)
-        assert job is not None
-        return job
-
-    def leftovers(self) -> list[Path]:
-        """What the task left in its work folder (it must clean up on success and failure)."""
-        jobs = self.work / "jobs"
-        return list(jobs.iterdir()) if jobs.exists() else []
-
-
-@pytest.fixture
-def task(
-    env: pytest.MonkeyPatch,
-    s3: S3Client,
-    tmp_path: Path,
-    indexer: Indexer,
-    servers: list[NntpTestServer],
-) -> Iterator[Task]:
-    work = tmp_path / "data"
-    env.setenv("WORK_DIR", str(work))
-    env.setenv("NZBGEEK_BASE_URL", indexer.url)
-    env.setenv("NZBGEEK_API_KEY", INDEXER_KEY)
-    env.setenv("JOB_CACHE_SECONDS", "0")
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        # The test's own view of the store: the same SQLite file, never cached.
-        store = JobStore(SqliteExecutor(os.environ["SQLITE_PATH"]), cache_seconds=0)
-        yield Task(env, indexer, servers, work, store)
-    finally:
-        signal.signal(signal.SIGTERM, previous)  # main() installs its own handler
-
-
-def open_uploads(s3: S3Client) -> list[Any]:
-    return list(s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", []))
 
 
 def test_the_task_turns_a_claimed_job_into_a_ready_movie(

