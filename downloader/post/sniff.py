@@ -150,6 +150,30 @@ def read_vint(data: bytes, at: int) -> tuple[int, int]:
 
 # -- RAR5 -----------------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class Rar5Header:
+    """The fields every RAR5 header starts with; ``fields`` is where its type's own fields start."""
+
+    kind: int
+    flags: int
+    extra_size: int
+    data_size: int
+    fields: int
+
+
+def rar5_header(data: bytes, body: int) -> Rar5Header:
+    """The common fields of the RAR5 header whose body (after CRC32 and size) starts at ``body``."""
+    kind, pos = read_vint(data, body)
+    flags, pos = read_vint(data, pos)
+    extra = size = 0
+    if flags & _R5_HAS_EXTRA:
+        extra, pos = read_vint(data, pos)
+    if flags & _R5_HAS_DATA:
+        size, pos = read_vint(data, pos)
+    return Rar5Header(kind, flags, extra, size, pos)
+
+
 _R5_MAIN, _R5_FILE, _R5_SERVICE, _R5_ENCRYPTION, _R5_END = 1, 2, 3, 4, 5
 _R5_HAS_EXTRA, _R5_HAS_DATA, _R5_SPLIT_AFTER = 0x01, 0x02, 0x10
 _R5_VOLUME, _R5_HAS_NUMBER = 0x01, 0x02
@@ -163,13 +187,8 @@ def _rar5(head: bytes) -> RarVolume:
         for _ in range(64):  # a handful of headers precede the first file; never loop forever
             size, body = read_vint(head, at + 4)  # after the header's CRC32
             end = body + size
-            kind, pos = read_vint(head, body)
-            flags, pos = read_vint(head, pos)
-            data = 0
-            if flags & _R5_HAS_EXTRA:
-                _extra, pos = read_vint(head, pos)
-            if flags & _R5_HAS_DATA:
-                data, pos = read_vint(head, pos)
+            header = rar5_header(head, body)
+            kind, flags, data, pos = header.kind, header.flags, header.data_size, header.fields
             if kind == _R5_ENCRYPTION:  # everything after it is ciphertext
                 return RarVolume(5, True, None, encrypted_headers=True, member=None, continues=None)
             if kind == _R5_MAIN:

@@ -18,11 +18,11 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from downloader.post.sniff import RAR5_SIGNATURE, Rar5Header, Truncated, rar5_header, read_vint
 from downloader.streaming import NotStreamable
 
-SIGNATURE = b"Rar!\x1a\x07\x01\x00"
+SIGNATURE = RAR5_SIGNATURE
 _MAIN, _FILE, _SERVICE, _ENCRYPTION, _END = 1, 2, 3, 4, 5
-_HAS_EXTRA, _HAS_DATA = 0x01, 0x02
 _SPLIT_BEFORE, _SPLIT_AFTER = 0x08, 0x10
 _HAS_VOLUME_NUMBER = 0x02
 _FILE_IS_DIR, _FILE_HAS_MTIME, _FILE_HAS_CRC = 0x01, 0x02, 0x04
@@ -52,19 +52,24 @@ class Slice:
     volume_number: int
 
 
+def _header(data: bytes, body: int) -> Rar5Header:
+    """``sniff.rar5_header`` in this reader's terms."""
+    try:
+        return rar5_header(data, body)
+    except Truncated:
+        raise NeedMore from None
+    except ValueError:
+        raise NotStreamable("malformed RAR5 number") from None
+
+
 def _vint(data: bytes, at: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if at >= len(data):
-            raise NeedMore
-        byte = data[at]
-        value |= (byte & 0x7F) << shift
-        at += 1
-        if not byte & 0x80:
-            return value, at
-        shift += 7
-        if shift > 63:
-            raise NotStreamable("malformed RAR5 number")
+    """RAR5's variable-length number (``sniff.read_vint``) in this reader's terms."""
+    try:
+        return read_vint(data, at)
+    except Truncated:
+        raise NeedMore from None
+    except ValueError:
+        raise NotStreamable("malformed RAR5 number") from None
 
 
 def read_slice(head: bytes) -> Slice:
@@ -88,13 +93,14 @@ def read_slice(head: bytes) -> Slice:
             raise NeedMore
         if zlib.crc32(head[at + 4 : end]) != crc:
             raise NotStreamable("damaged RAR5 header")
-        kind, pos = _vint(head, body_at)
-        flags, pos = _vint(head, pos)
-        extra = data = 0
-        if flags & _HAS_EXTRA:
-            extra, pos = _vint(head, pos)
-        if flags & _HAS_DATA:
-            data, pos = _vint(head, pos)
+        header = _header(head, body_at)
+        kind, flags, extra, data, pos = (
+            header.kind,
+            header.flags,
+            header.extra_size,
+            header.data_size,
+            header.fields,
+        )
         if kind == _ENCRYPTION:
             raise NotStreamable("encrypted archive headers")
         if kind == _MAIN:
@@ -184,13 +190,8 @@ def read_tail(tail: bytes) -> None:
                 or zlib.crc32(tail[at + 4 : end]) != struct.unpack_from("<I", tail, at)[0]
             ):
                 raise NotStreamable("damaged RAR5 header after the movie")
-            kind, pos = _vint(tail, body_at)
-            flags, pos = _vint(tail, pos)
-            data = 0
-            if flags & _HAS_EXTRA:
-                _extra, pos = _vint(tail, pos)
-            if flags & _HAS_DATA:
-                data, pos = _vint(tail, pos)
+            header = _header(tail, body_at)
+            kind, data = header.kind, header.data_size
         except NeedMore:
             raise NotStreamable("the last volume does not end after the movie") from None
         if kind == _END:
