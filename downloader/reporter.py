@@ -163,6 +163,7 @@ class JobReporter:
         """Mark the job failed with a message for people (and a class for the figures). Only an
         in-progress job can fail: a ready job stays ready, and a job cleanup already failed keeps
         cleanup's verdict."""
+        was = self.job.status  # read before the write replaces the job
         try:
             self._write(
                 IN_PROGRESS_STATUSES,
@@ -183,7 +184,7 @@ class JobReporter:
             return
         logger.error(
             "job state changed",
-            extra={**self.keys, "from": self.job.status.value, "to": "error", "reason": message},
+            extra={**self.keys, "from": was.value, "to": "error", "reason": message},
         )
         record_job_event("JobsFailed", error_class=error_class)
 

@@ -217,3 +217,14 @@ def test_a_failure_that_cannot_be_recorded_is_logged_not_raised(
     job = store.get_job(reporter.job.job_id)
     assert job is not None
     assert job.status is JobStatus.DOWNLOADING  # left for the stale rule
+
+
+def test_a_failure_is_logged_from_the_state_the_job_was_in(
+    store: JobStore, logs: LogCapture
+) -> None:
+    reporter = reporter_for(store, FakeClock())
+
+    reporter.failed("download failed: connection reset", "usenet")
+
+    (line,) = [entry for entry in logs.lines("job state changed") if entry["to"] == "error"]
+    assert (line["from"], line["reason"]) == ("downloading", "download failed: connection reset")
