@@ -294,6 +294,22 @@ def test_stream_of_a_ready_job_without_its_file_is_a_storage_error(
     assert "missing" in response.json["error"]
 
 
+def test_a_ready_job_whose_file_is_gone_fails_so_the_next_fetch_starts_anew(
+    api: ApiClient, s3: S3Client
+) -> None:
+    job = seed(JobStatus.READY)
+
+    assert api.get(f"{API}/movies/550/stream").status == 502
+
+    stored = bootstrap.container().store.get_job(job.job_id)
+    assert stored is not None
+    assert (stored.status, stored.error_class) == (JobStatus.ERROR, "storage")
+    assert not stored.is_active  # POST /fetch creates a new job for an inactive one
+    again = api.get(f"{API}/movies/550/stream")
+    assert again.status == 400
+    assert "fetch it again" in again.json["error"]
+
+
 @pytest.mark.parametrize(
     "ref", ["0", "abc", "job_x", "job_1_" + "a" * 100, quote("../etc", safe="")]
 )

@@ -15,6 +15,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.domain.jobs import (
     Clock,
+    Job,
     JobStatus,
     expiry_after,
     movie_object_prefix,
@@ -61,7 +62,8 @@ class StreamService:
         key = job.object_key or self._objects.first_key(movie_object_prefix(job.job_id))
         info = self._objects.head(key) if key else None
         if info is None:
-            raise StorageError("the movie file is missing from storage")
+            self._gone(job)
+            raise StorageError("the movie file is missing from storage; fetch it again")
         url = self._objects.presign_get(info.key, self._url_seconds)
 
         metadata = stored or self._metadata(job.movie_id)
@@ -82,6 +84,18 @@ class StreamService:
             expires_at=to_iso(now + timedelta(seconds=self._url_seconds)),
             content_type=info.content_type,
             size_bytes=info.size_bytes,
+        )
+
+    def _gone(self, job: Job) -> None:
+        """A ready job whose object is gone (the bucket's lifecycle backstop, a manual deletion)
+        fails, so the next fetch starts a new job instead of returning this dead one for a week."""
+        self._store.transition(
+            job.job_id,
+            from_statuses=[JobStatus.READY],
+            to=JobStatus.ERROR,
+            now=to_iso(self._clock()),
+            error_message="the movie file is gone from storage; fetch it again",
+            error_class="storage",
         )
 
     def history(self, limit: int, offset: int) -> models.History:
