@@ -230,6 +230,23 @@ def test_watch_pushes_expiry_and_appends_history(store: JobStore) -> None:
     assert stored == MovieMetadata(550, "Fight Club", "/poster.jpg")
 
 
+def test_a_resent_watch_appends_no_second_history_row(store: JobStore) -> None:
+    """What the D1 executor does when a reply is lost after the commit: the same batch again."""
+    job, _ = store.create_job(make_job())
+    ready = store.transition(
+        job.job_id, from_statuses=[JobStatus.QUEUED], to=JobStatus.READY, now=to_iso(T0)
+    )
+    assert ready is not None
+    now, expires = to_iso(T0 + timedelta(hours=1)), to_iso(T0 + timedelta(days=7))
+
+    first = store.record_watch(ready, now=now, expires_at=expires, metadata=None)
+    again = store.record_watch(ready, now=now, expires_at=expires, metadata=None)
+
+    assert first is not None
+    assert again == first
+    assert store.history(10, 0)[1] == 1
+
+
 def test_watching_a_job_that_stopped_being_ready_records_nothing(store: JobStore) -> None:
     job, _ = store.create_job(make_job())
 

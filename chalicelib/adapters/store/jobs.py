@@ -252,6 +252,8 @@ class JobStore:
 
         ``remember_metadata`` also stores ``metadata`` for later reads (when it came from TMDB).
         Returns None when the job stopped being ready in the meantime (nothing is recorded then).
+        Safe to resend: the executor repeats a batch whose reply was lost, and the repeat finds its
+        own history row (same job, same moment) and appends no second one.
         """
         title = metadata.title if metadata else None
         poster = metadata.poster_path if metadata else None
@@ -264,8 +266,9 @@ class JobStore:
             Statement(
                 "INSERT INTO watch_history (movie_id, title, poster_path, last_watched_at, job_id, "
                 "status) SELECT ?, ?, ?, ?, ?, 'ready' WHERE EXISTS "
-                "(SELECT 1 FROM jobs WHERE job_id = ? AND status = 'ready' AND last_watched_at = ?)",
-                (job.movie_id, title, poster, now, job.job_id, job.job_id, now),
+                "(SELECT 1 FROM jobs WHERE job_id = ? AND status = 'ready' AND last_watched_at = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM watch_history WHERE job_id = ? AND last_watched_at = ?)",
+                (job.movie_id, title, poster, now, job.job_id, job.job_id, now, job.job_id, now),
             ),
         ]
         if metadata is not None and remember_metadata:
