@@ -68,7 +68,7 @@ def ensure_intact(
                 "missing_articles",
             )
         return _complete(data, "there is no recovery data to rebuild it"), True
-    index_path, par2 = _par2_set(par2)
+    index_path = _par2_set(par2)
     index = read_index(index_path)
     restore_names(index, data)
     if result.complete and quick_check(index, folder):
@@ -101,8 +101,8 @@ def ensure_intact(
     return _complete(_data_files(folder), "the recovery data does not cover it"), False
 
 
-def _par2_set(files: list[Path]) -> tuple[Path, list[Path]]:
-    """The index (the smallest file without recovery slices) and every par2 file, named so that
+def _par2_set(files: list[Path]) -> Path:
+    """The index (the smallest file without recovery slices), with every par2 file named so that
     par2 finds the recovery volumes beside its index (``<base>.par2``, ``<base>.volNNN+01.par2``)
     even when the poster named them all at random."""
     sniffed = {path: sniff(path) for path in files}
@@ -111,13 +111,12 @@ def _par2_set(files: list[Path]) -> tuple[Path, list[Path]]:
     if index.suffix.lower() != ".par2":
         index = index.rename(index.with_name(index.name + ".par2"))
     base = index.name[: -len(".par2")]
-    renamed = [index]
     for number, path in enumerate((p for p in files if p != original), start=1):
-        if path.name.lower().startswith(base.lower() + ".") and path.suffix.lower() == ".par2":
-            renamed.append(path)
-        else:
-            renamed.append(path.rename(path.with_name(f"{base}.vol{number:03d}+01.par2")))
-    return index, renamed
+        if not (
+            path.name.lower().startswith(base.lower() + ".") and path.suffix.lower() == ".par2"
+        ):
+            path.rename(path.with_name(f"{base}.vol{number:03d}+01.par2"))
+    return index
 
 
 def _complete(files: list[Path], why_not_rebuilt: str) -> list[Path]:

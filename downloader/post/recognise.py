@@ -109,7 +109,7 @@ def join_split_files(files: Iterable[Path]) -> list[Path]:
     groups: dict[Path, dict[int, Path]] = {}
     for path in paths:
         match = _SPLIT.match(path.name)
-        if match and sniff_kind(path) is not Kind.RAR:
+        if match and sniff(path).kind is not Kind.RAR:
             groups.setdefault(path.with_name(match["base"]), {})[int(match["number"])] = path
     for target, pieces in groups.items():
         numbers = sorted(pieces)
@@ -131,10 +131,6 @@ def join_split_files(files: Iterable[Path]) -> list[Path]:
         if target not in paths:
             paths.append(target)
     return paths
-
-
-def sniff_kind(path: Path) -> Kind:
-    return sniff(path).kind
 
 
 def _volume_order(item: tuple[Path, RarVolume]) -> tuple[int, int, str]:
@@ -183,7 +179,7 @@ def _volume_names(found: RarSet, stem: str) -> list[str]:
 def _names_agree(volumes: tuple[tuple[Path, RarVolume], ...]) -> bool:
     """Every volume's name gives the number its headers give (or the set is one named .rar)."""
     for path, volume in volumes:
-        named = _number_from_name(path.name)
+        named = volume_number(path.name)
         if named is None:
             return False
         if volume.number is not None and named != volume.number:
@@ -193,8 +189,9 @@ def _names_agree(volumes: tuple[tuple[Path, RarVolume], ...]) -> bool:
     return True
 
 
-def _number_from_name(name: str) -> int | None:
-    """0 for ``x.part01.rar`` or ``x.rar``, 1 for ``x.part02.rar`` or ``x.r00``…"""
+def volume_number(name: str) -> int | None:
+    """What a name says a RAR volume is: 0 for ``x.part01.rar`` or ``x.rar``, 1 for
+    ``x.part02.rar`` or ``x.r00``…, None for a name that is no volume's."""
     new = _NEW_STYLE.search(name)
     if new:
         return int(new.group(1)) - 1

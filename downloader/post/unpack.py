@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import rarfile
 
-from downloader.post.recognise import name_by_content
+from downloader.post.recognise import name_by_content, volume_number
 from downloader.post.sniff import sniff
 
 VIDEO_EXTENSIONS = frozenset(
@@ -27,8 +27,6 @@ VIDEO_EXTENSIONS = frozenset(
 EXTRA_WORDS = re.compile(
     r"(?i)(?:^|[^a-z])(sample|trailer|featurette|extras?|behind.the.scenes)(?:[^a-z]|$)"
 )
-_NEW_STYLE = re.compile(r"(?i)\.part0*(\d+)\.rar$")
-_OLD_STYLE_NEXT = re.compile(r"(?i)\.r\d{2,3}$")
 #: The external tools rarfile may use for compressed sets, in the order tried (the container image
 #: installs each; tests/downloader/test_dockerfile.py checks that from this tuple).
 BACKENDS = ("unar", "bsdtar")
@@ -52,20 +50,11 @@ class ArchiveInfo:
 
 def first_volumes(files: list[Path]) -> list[Path]:
     """The first volume of every RAR set among ``files`` (``x.part01.rar`` or ``x.rar`` + ``.r00``…)."""
-    firsts = []
-    for path in sorted(files):
-        name = path.name
-        numbered = _NEW_STYLE.search(name)
-        if numbered:
-            if int(numbered.group(1)) == 1:
-                firsts.append(path)
-        elif name.lower().endswith(".rar"):
-            firsts.append(path)
-    return firsts
+    return [path for path in sorted(files) if volume_number(path.name) == 0]
 
 
 def is_rar_volume(path: Path) -> bool:
-    return path.name.lower().endswith(".rar") or _OLD_STYLE_NEXT.search(path.name) is not None
+    return volume_number(path.name) is not None
 
 
 def inspect(first_volume: Path) -> ArchiveInfo:
