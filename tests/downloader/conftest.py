@@ -131,9 +131,13 @@ class Task:
     def serve(self, release: Release, **knobs: Any) -> NntpTestServer:
         server = NntpTestServer(release.articles, Knobs(**knobs)).start()
         self.nntp.append(server)
-        self.indexer.nzbs["r1"] = release.nzb
-        self.env.setenv("NNTP_SERVERS", server.url())
+        self.offer(release, server.url())
         return server
+
+    def offer(self, release: Release, servers: str) -> None:
+        """The indexer hands out ``release``'s NZB and the task reads from ``servers``."""
+        self.indexer.nzbs["r1"] = release.nzb
+        self.env.setenv("NNTP_SERVERS", servers)
 
     def claimed_job(self, status: JobStatus = JobStatus.DOWNLOADING) -> JobMessage:
         """A job as the dispatcher leaves it (claimed: ``downloading``) and the message it sends."""
