@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- JSON list of {release_id, release_title, reason}: releases the downloader passed over (auto
     -- mode tries the ranked candidates in turn), so the job says what it did not fetch and why
     skipped_releases TEXT,
+    -- JSON list of sentences: what a person should know about the job that is no failure (a news
+    -- server that could not be asked whether the release's articles exist before downloading)
+    notes TEXT,
     -- progress detail written by the downloader (at most every 10 s)
     downloaded_bytes INTEGER,
     total_bytes INTEGER,

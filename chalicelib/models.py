@@ -132,6 +132,7 @@ class Job(_Model):
     eta_seconds: int | None
     poll_after_seconds: int | None
     skipped_releases: list[SkippedRelease]
+    notes: list[str]
 
 
 class JobList(_Model):

@@ -189,6 +189,11 @@ def _choose_release(message: JobMessage, context: TaskContext, reporter: JobRepo
                 "disk",
             )
         available = probe(nzb, context.servers)
+        if available.unprobed:
+            reporter.note(
+                f"{', '.join(available.unprobed)} cannot say whether articles exist (it answers "
+                "neither STAT nor HEAD), so the release was downloaded without checking first"
+            )
         if not available.repairable:
             reason = (
                 f"{available.missing_share:.0%} of sampled articles missing and only "

@@ -30,6 +30,7 @@ from chalicelib.domain.jobs import (
     Job,
     JobStatus,
     SkippedRelease,
+    encode_notes,
     encode_skipped,
     expiry_after,
     from_iso,
@@ -79,6 +80,8 @@ class JobReporter:
         self._monotonic = monotonic
         self._last_write = float("-inf")
         self.writes = 0
+        self._notes: list[str] = []
+        self._notes_unsaved = False
 
     @property
     def keys(self) -> dict[str, Any]:
@@ -129,6 +132,16 @@ class JobReporter:
             "fetching another release",
             extra={**self.keys, "release": release_title, "skipped": len(skipped)},
         )
+
+    def note(self, sentence: str) -> None:
+        """Something the user should know that is no failure: said in the job now (best effort;
+        an unsaved note goes with the next write), and logged."""
+        if sentence in self._notes:
+            return
+        self._notes.append(sentence)
+        self._notes_unsaved = True
+        logger.warning("job note", extra={**self.keys, "note": sentence})
+        self._best_effort(self.job.status, self.job.status)
 
     def preparing(self) -> None:
         self._write(
@@ -231,6 +244,8 @@ class JobReporter:
         **changes: Any,
     ) -> None:
         allowed = expected if isinstance(expected, tuple) else (expected,)
+        if self._notes_unsaved:
+            changes["notes"] = encode_notes(self._notes)
         self.writes += 1
         updated = self._store.transition(
             self.job.job_id,
@@ -249,6 +264,7 @@ class JobReporter:
             states = "/".join(status.value for status in allowed)
             raise JobTakenAway(f"job {self.job.job_id} is no longer {states}")
         self.job = updated
+        self._notes_unsaved = False
 
 
 def stop_on_sigterm(reporter: JobReporter, exit: Callable[[int], Any] = sys.exit) -> None:

@@ -29,13 +29,17 @@ from downloader.usenet.nzb import Nzb, NzbFile
 
 
 def refuse_passwords(paths: Sequence[Path]) -> None:
-    """``password`` as soon as a first volume's headers show one, whatever the files are called.
+    """``password`` as soon as a first volume's headers (or a zip's first entry) show one, whatever
+    the files are called.
 
     A volume that is not a first volume says nothing here, and one that cannot be read yet (par2
     may still repair or rename it) is no reason to fail: only a password is.
     """
     for path in paths:
-        volume = sniff(path).rar
+        what = sniff(path)
+        if what.encrypted:
+            raise JobFailed("password-protected archive", "password")
+        volume = what.rar
         if volume is None or not volume.first:
             continue
         if volume.encrypted_headers:

@@ -40,6 +40,8 @@ class Knobs:
     body_line: str = "222 0 <{id}>"
     #: Answer STAT with this code (e.g. 500, 501 or 502) instead of serving it: some servers don't.
     stat_reply: int | None = None
+    #: The same for HEAD (with ``stat_reply``: a server that cannot be probed at all).
+    head_reply: int | None = None
     #: Start like INN in transit mode: CAPABILITIES lists MODE-READER, AUTHINFO answers 502 and
     #: articles are refused until the client sends ``MODE READER``.
     transit_mode: bool = False
@@ -174,6 +176,8 @@ class NntpTestServer:
                 writer.write(b"502 transit mode: MODE READER first\r\n")
             elif command == "STAT" and knobs.stat_reply is not None:
                 writer.write(f"{knobs.stat_reply} STAT not supported\r\n".encode())
+            elif command == "HEAD" and knobs.head_reply is not None:
+                writer.write(f"{knobs.head_reply} HEAD not supported\r\n".encode())
             elif command == "AUTHINFO":
                 kind, _, value = argument.partition(" ")
                 if kind.upper() == "USER":

@@ -115,6 +115,8 @@ class Job:
     error_class: str | None = None
     #: JSON list of {release_id, release_title, reason} the downloader passed over.
     skipped_releases: str | None = None
+    #: JSON list of sentences for people: what is worth knowing and is no failure.
+    notes: str | None = None
     downloaded_bytes: int | None = None
     total_bytes: int | None = None
     speed_bps: float | None = None
@@ -144,6 +146,20 @@ class SkippedRelease:
 def encode_skipped(skipped: Sequence[SkippedRelease]) -> str:
     """The ``skipped_releases`` column's JSON."""
     return json.dumps([asdict(item) for item in skipped], ensure_ascii=False)
+
+
+def encode_notes(notes: Sequence[str]) -> str:
+    """The ``notes`` column's JSON."""
+    return json.dumps(list(notes), ensure_ascii=False)
+
+
+def decode_notes(raw: str | None) -> list[str]:
+    """The column read back; anything unreadable is no notes, never an error."""
+    try:
+        items = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [item for item in items if isinstance(item, str)] if isinstance(items, list) else []
 
 
 def decode_skipped(raw: str | None) -> list[SkippedRelease]:

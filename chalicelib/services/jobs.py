@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from chalicelib import models
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Job, JobStatus, decode_skipped
+from chalicelib.domain.jobs import Job, JobStatus, decode_notes, decode_skipped
 from chalicelib.errors import NotFound
 
 
@@ -35,6 +35,7 @@ def job_model(job: Job) -> models.Job:
             )
             for item in decode_skipped(job.skipped_releases)
         ],
+        notes=decode_notes(job.notes),
     )
 
 

@@ -70,8 +70,8 @@ def name_by_content(files: Iterable[Path]) -> list[Path]:
         renames.update(named)
         taken |= set(named.values())
     for path, what in sniffed.items():
-        if what.kind in (Kind.RAR, Kind.UNKNOWN) or path in renames:
-            continue
+        if what.kind in (Kind.RAR, Kind.UNKNOWN) or path in renames or _SPLIT.match(path.name):
+            continue  # a split file's first piece (``x.7z.001``) starts like the whole: keep it
         wanted = EXTENSIONS[what.kind]
         if what.kind is Kind.MATROSKA and path.suffix.lower() == ".webm":
             continue  # WebM is Matroska too

@@ -84,6 +84,8 @@ class Sniffed:
     rar: RarVolume | None = None
     #: For par2: the file carries recovery slices (a ``.volNN+MM.par2``), not only the index.
     recovery: bool = False
+    #: For zip: its first entry is encrypted (the local header's flag bit 0), so it needs a password.
+    encrypted: bool = False
 
     @property
     def is_video(self) -> bool:
@@ -119,7 +121,8 @@ def sniff_bytes(head: bytes) -> Sniffed:
     if head.startswith(SEVEN_ZIP_MAGIC):
         return Sniffed(Kind.SEVEN_ZIP)
     if head.startswith(ZIP_MAGICS):
-        return Sniffed(Kind.ZIP)
+        local = head.startswith(b"PK\x03\x04") and len(head) >= 8
+        return Sniffed(Kind.ZIP, encrypted=local and bool(head[6] & 0x1))
     if head.startswith(EBML_MAGIC):
         return Sniffed(Kind.MATROSKA)
     if len(head) >= 12 and head[4:8] in _MP4_BOXES and _mp4_box_sane(head):

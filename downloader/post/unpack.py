@@ -1,8 +1,11 @@
-"""Unpacking releases: RAR sets (old and new volume naming, RAR3/RAR5), safely, then the main video.
+"""Unpacking releases: RAR sets (old and new volume naming, RAR3/RAR5), 7z and zip, safely, then the
+main video.
 
-Backends: stored (``-m0``) sets, how movie releases are usually packed, need no external tool; for
+RAR backends: stored (``-m0``) sets, how movie releases are usually packed, need no external tool; for
 compressed ones rarfile shells out to ``unar`` (handles RAR3 solid) or ``bsdtar`` (handles RAR5 solid),
 and we try the other when one fails. Debian's 7-Zip builds lack RAR support, so they are disabled.
+7z goes to ``bsdtar`` (libarchive reads it and says when it is encrypted); zip to Python's
+``zipfile``. Which one a file is, its bytes say (a split ``x.7z.001`` … is joined before this).
 
 Archives are hostile input: entries with absolute paths, ``..`` components, symlinks or hard links are
 refused before anything is written, and every written path is checked to stay inside the target.
@@ -13,13 +16,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import rarfile
 
 from downloader.post.recognise import name_by_content, volume_number
-from downloader.post.sniff import sniff
+from downloader.post.sniff import Kind, sniff
 
 VIDEO_EXTENSIONS = frozenset(
     {".mkv", ".mp4", ".m4v", ".avi", ".mov", ".wmv", ".ts", ".m2ts", ".mpg", ".mpeg", ".webm"}
@@ -82,8 +87,7 @@ def extract(first_volume: Path, target: Path) -> list[Path]:
     info = inspect(first_volume)
     if info.encrypted:
         raise UnpackError("password-protected archive", "password")
-    target.mkdir(parents=True, exist_ok=True)
-    root = target.resolve()
+    root = _root(target)
     failures = []
     for backend in BACKENDS:
         _use_backend(backend)
@@ -95,26 +99,109 @@ def extract(first_volume: Path, target: Path) -> list[Path]:
             failures.append(f"{backend}: {exc}")
     else:
         raise UnpackError(f"the archive could not be extracted ({'; '.join(failures)})")
-    written = [root / name for name in info.members]
-    for path in written:
-        if not path.resolve().is_relative_to(root) or path.is_symlink():
-            raise UnpackError("the archive tried to write outside its folder")
-    return [path for path in written if path.is_file()]
+    return _written(root, list(info.members))
 
 
 def unpack_release(files: list[Path], target: Path) -> list[Path]:
-    """Every file of the release after unpacking: its RAR sets extracted, and archives found inside
-    those extracted once more (nested archives, one level), other files kept as they are."""
-    loose = [path for path in files if not is_rar_volume(path) and path.suffix.lower() != ".par2"]
+    """Every file of the release after unpacking: its archives (RAR sets, 7z, zip) extracted, and
+    archives found inside those extracted once more (nested archives, one level), other files kept
+    as they are."""
+    loose = [path for path in files if not _is_archive_part(path)]
     extracted: list[Path] = []
-    for first in first_volumes(files):
-        extracted += extract(first, target)
-    inner = first_volumes([path for path in extracted if is_rar_volume(path)])
+    for archive in _archives(files):
+        extracted += extract_archive(archive, target)
     nested: list[Path] = []
-    for first in inner:
-        nested += extract(first, target / f"{first.stem}.unpacked")
-    plain = [path for path in extracted if not is_rar_volume(path)]
+    for archive in _archives(extracted):
+        nested += extract_archive(archive, target / f"{archive.stem}.unpacked")
+    plain = [path for path in extracted if not _is_archive_part(path)]
     return loose + plain + nested
+
+
+def extract_archive(path: Path, target: Path) -> list[Path]:
+    """Extract the archive at ``path`` (a RAR first volume, a 7z or a zip) into ``target``."""
+    kind = sniff(path).kind
+    if kind is Kind.ZIP:
+        return _extract_zip(path, target)
+    if kind is Kind.SEVEN_ZIP:
+        return _extract_7z(path, target)
+    return extract(path, target)
+
+
+def _archives(files: list[Path]) -> list[Path]:
+    """The archives to extract among ``files``: each RAR set's first volume, every 7z and zip."""
+    other = [p for p in sorted(files) if sniff(p).kind in (Kind.ZIP, Kind.SEVEN_ZIP)]
+    return first_volumes(files) + other
+
+
+def _is_archive_part(path: Path) -> bool:
+    return (
+        is_rar_volume(path)
+        or path.suffix.lower() == ".par2"
+        or sniff(path).kind in (Kind.ZIP, Kind.SEVEN_ZIP, Kind.PAR2)
+    )
+
+
+def _extract_zip(path: Path, target: Path) -> list[Path]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnpackError(f"{path.name} is not a readable zip archive ({exc})") from None
+    with archive:
+        entries = archive.infolist()
+        if any(entry.flag_bits & 0x1 for entry in entries):  # ZipCrypto and WinZip AES alike
+            raise UnpackError("password-protected archive", "password")
+        for entry in entries:
+            if (entry.external_attr >> 16) & 0o170000 == 0o120000:
+                raise UnpackError(f"the archive contains a link ({entry.filename}); refused")
+            _check_name(entry.filename)
+        root = _root(target)
+        try:
+            archive.extractall(root)
+        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
+            raise UnpackError(f"{path.name} could not be extracted ({exc})") from None
+    return _written(root, [entry.filename for entry in entries if not entry.is_dir()])
+
+
+def _extract_7z(path: Path, target: Path) -> list[Path]:
+    names = _bsdtar(path, "-tf").splitlines()
+    for name in names:
+        _check_name(name)
+    root = _root(target)
+    _bsdtar(path, "-xf", "-C", str(root))  # bsdtar also refuses ``..`` and absolute paths itself
+    return _written(root, [name for name in names if not name.endswith("/")])
+
+
+def _bsdtar(path: Path, *arguments: str) -> str:
+    if shutil.which("bsdtar") is None:
+        raise UnpackError("7z archives need bsdtar (libarchive-tools), which is not installed")
+    done = subprocess.run(
+        ["bsdtar", *arguments[:1], path.name, *arguments[1:]],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode == 0:
+        return done.stdout
+    if "encrypted" in done.stderr:
+        raise UnpackError("password-protected archive", "password")
+    said = (line.removeprefix("bsdtar: ").strip() for line in done.stderr.splitlines())
+    reason = next((line for line in said if line and line != "(null)"), "damaged or incomplete")
+    raise UnpackError(f"{path.name} could not be extracted ({reason})")
+
+
+def _root(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    return target.resolve()
+
+
+def _written(root: Path, names: list[str]) -> list[Path]:
+    """The extracted files, after checking that none is a link or lies outside ``root``."""
+    written = [root / name for name in names]
+    for path in written:
+        if path.is_symlink() or not path.resolve().is_relative_to(root):
+            raise UnpackError("the archive tried to write outside its folder")
+    return [path for path in written if path.is_file()]
 
 
 def main_video(files: list[Path]) -> Path:
@@ -134,9 +221,12 @@ def main_video(files: list[Path]) -> Path:
 
 
 def _check_entry(info: rarfile.RarInfo) -> None:
-    name = info.filename
     if info.is_symlink() or getattr(info, "file_redir", None):
-        raise UnpackError(f"the archive contains a link ({name}); refused")
+        raise UnpackError(f"the archive contains a link ({info.filename}); refused")
+    _check_name(info.filename)
+
+
+def _check_name(name: str) -> None:
     for flavour in (PurePosixPath(name), PureWindowsPath(name)):
         if flavour.is_absolute() or flavour.drive or ".." in flavour.parts:
             raise UnpackError(f"the archive contains an unsafe path ({name}); refused")

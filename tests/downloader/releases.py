@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mypy_boto3_s3 import S3Client
 
-from chalicelib.domain.jobs import JobStatus
+from chalicelib.domain.jobs import Job, JobStatus
 from downloader.post.par2 import par2_binary
 from downloader.post.remux import probe
 from downloader.task import main
@@ -53,7 +53,7 @@ def obfuscated(paths: list[Path]) -> dict[str, bytes]:
     return {uuid.uuid4().hex: path.read_bytes() for path in paths}
 
 
-def assert_ready_and_playable(task: Task, s3: S3Client, tmp_path: Path) -> None:
+def assert_ready_and_playable(task: Task, s3: S3Client, tmp_path: Path) -> Job:
     message = task.claimed_job()
     assert main() == 0, task.job(message).error_message
     job = task.job(message)
@@ -65,6 +65,7 @@ def assert_ready_and_playable(task: Task, s3: S3Client, tmp_path: Path) -> None:
     assert (found.video_codec, [t.codec for t in found.audio]) == ("h264", ["aac"])
     assert task.leftovers() == []
     assert open_uploads(s3) == []
+    return job
 
 
 def failed_job(task: Task) -> tuple[str, str]:

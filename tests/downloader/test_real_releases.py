@@ -11,12 +11,15 @@ playable MP4, or with the right class and a message a person understands.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
 from mypy_boto3_s3 import S3Client
 
+from chalicelib.domain.jobs import decode_notes
 from sandbox.posting import make_release
 from tests.downloader.conftest import Task
 from tests.downloader.releases import (
@@ -152,8 +155,22 @@ def test_a_server_without_stat_is_probed_with_head(
 ) -> None:
     volumes = rar_set(movie, tmp_path / "set")
     server = task.serve(make_release(obfuscated(volumes), segment_size=16_384), stat_reply=500)
-    assert_ready_and_playable(task, s3, tmp_path)
+    job = assert_ready_and_playable(task, s3, tmp_path)
     assert server.stats.commands["HEAD"] > 0
+    assert decode_notes(job.notes) == []  # it was probed: nothing to note
+
+
+def test_a_server_that_cannot_be_probed_is_downloaded_from_and_the_job_says_so(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    volumes = rar_set(movie, tmp_path / "set")
+    release = make_release(obfuscated(volumes), segment_size=16_384)
+    server = task.serve(release, stat_reply=502, head_reply=500)
+    job = assert_ready_and_playable(task, s3, tmp_path)
+    assert decode_notes(job.notes) == [
+        f"127.0.0.1:{server.port} cannot say whether articles exist (it "
+        "answers neither STAT nor HEAD), so the release was downloaded without checking first"
+    ]
 
 
 def test_a_server_in_transit_mode_is_switched_to_reader_mode_before_login(
@@ -165,3 +182,38 @@ def test_a_server_in_transit_mode_is_switched_to_reader_mode_before_login(
     assert_ready_and_playable(task, s3, tmp_path)
     assert server.stats.commands["MODE"] >= 1
     assert server.stats.auth_failures == 0
+
+
+def test_an_obfuscated_zip_holding_the_movie_is_unpacked(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    archive = tmp_path / "release.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.write(movie, movie.name)
+    task.serve(make_release(obfuscated([archive]), segment_size=16_384, obfuscate=True))
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("bsdtar") is None, reason="needs bsdtar (.ci/run)")
+def test_a_split_7z_behind_obfuscated_par2_is_named_joined_and_unpacked(
+    task: Task, s3: S3Client, tmp_path: Path, movie: Path
+) -> None:
+    """7-Zip's volumes (``x.7z.001`` …) are plain byte splits of one archive: par2 names them,
+    they are joined in order, and libarchive opens the result."""
+    archive = tmp_path / "Movie.2024.7z"
+    subprocess.run(
+        ["bsdtar", "--format", "7zip", "-cf", str(archive), "-C", str(movie.parent), movie.name],
+        check=True,
+    )
+    pieces = split(archive, tmp_path / "split", pieces=3)
+    files = obfuscated([*pieces, *add_par2(tmp_path / "split", pieces)])
+    task.serve(make_release(files, segment_size=16_384, obfuscate=True))
+    assert_ready_and_playable(task, s3, tmp_path)
+
+
+def test_an_encrypted_zip_is_password_from_its_first_bytes(task: Task) -> None:
+    """Made by the real 7-Zip (``tests/fixtures/archives``); only its first article is needed."""
+    encrypted = (RAR_FIXTURES.parent / "archives" / "zip-aes.zip").read_bytes()
+    task.serve(make_release({uuid.uuid4().hex: encrypted}, obfuscate=True))
+    message, error_class = failed_job(task)
+    assert (error_class, message) == ("password", "password-protected archive")
