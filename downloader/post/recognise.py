@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from downloader.post.sniff import EXTENSIONS, Kind, RarVolume, Sniffed, sniff
+from downloader.volume_names import volume_number
 
-_NEW_STYLE = re.compile(r"(?i)\.part0*(\d+)\.rar$")
-_OLD_STYLE = re.compile(r"(?i)\.(?:rar|r(\d{2,3}))$")
 _SPLIT = re.compile(r"^(?P<base>.+)\.(?P<number>\d{3})$")
 _SAFE_STEM = re.compile(r"[^\w.\- ]+")
 
@@ -187,18 +186,6 @@ def _names_agree(volumes: tuple[tuple[Path, RarVolume], ...]) -> bool:
         if volume.number is None and (named == 0) != volume.first:
             return False
     return True
-
-
-def volume_number(name: str) -> int | None:
-    """What a name says a RAR volume is: 0 for ``x.part01.rar`` or ``x.rar``, 1 for
-    ``x.part02.rar`` or ``x.r00``…, None for a name that is no volume's."""
-    new = _NEW_STYLE.search(name)
-    if new:
-        return int(new.group(1)) - 1
-    old = _OLD_STYLE.search(name)
-    if old:
-        return int(old.group(1)) + 1 if old.group(1) is not None else 0
-    return None
 
 
 def rename_all(paths: list[Path], renames: dict[Path, str]) -> list[Path]:

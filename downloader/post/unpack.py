@@ -23,8 +23,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import rarfile
 
-from downloader.post.recognise import name_by_content, volume_number
+from downloader.post.recognise import name_by_content
 from downloader.post.sniff import Kind, sniff
+from downloader.volume_names import volume_number
 
 VIDEO_EXTENSIONS = frozenset(
     {".mkv", ".mp4", ".m4v", ".avi", ".mov", ".wmv", ".ts", ".m2ts", ".mpg", ".mpeg", ".webm"}

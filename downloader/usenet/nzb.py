@@ -20,6 +20,7 @@ from defusedxml import DefusedXmlException
 
 from chalicelib.errors import IndexerFailure, NzbUnavailable
 from downloader.errors import IndexerError, NzbError
+from downloader.volume_names import volume_number
 
 MAX_NZB_BYTES = 64 * 1024 * 1024  # the largest real NZBs (4K remuxes) are a few MiB
 MAX_SEGMENTS = 2_000_000
@@ -32,8 +33,6 @@ _YENC_TAIL = re.compile(r"(?i)\s*\byEnc\b.*$")
 _PART_COUNTER = re.compile(r"\s*[\[(]\d+/\d+[\])]\s*")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{2,4}$")
 _PAR2_RECOVERY = re.compile(r"(?i)\.vol\d+[+-]\d+\.par2$")
-_RAR_PART = re.compile(r"(?i)\.part(\d+)\.rar$")
-_RAR_OLD = re.compile(r"(?i)\.r(\d{2,3})$")
 
 
 @dataclass(frozen=True)
@@ -73,14 +72,7 @@ class NzbFile:
     @property
     def rar_volume(self) -> int | None:
         """0 for the first volume of a RAR set (``x.part01.rar`` or ``x.rar``), 1 for the next…"""
-        name = self.subject_name or ""
-        numbered = _RAR_PART.search(name)
-        if numbered:
-            return int(numbered.group(1)) - 1
-        if name.lower().endswith(".rar"):
-            return 0
-        old = _RAR_OLD.search(name)
-        return int(old.group(1)) + 1 if old else None
+        return volume_number(self.subject_name or "")
 
 
 @dataclass(frozen=True)
