@@ -34,6 +34,7 @@ from chalicelib.domain.jobs import (
     encode_skipped,
     expiry_after,
     from_iso,
+    new_write_token,
     to_iso,
     utcnow,
 )
@@ -206,7 +207,7 @@ class JobReporter:
     ) -> bool:
         """One attempt; a store outage skips this write (the next interval tries again)."""
         try:
-            self._attempt(expected, to, after_error=False, **changes)
+            self._attempt(expected, to, token=new_write_token(), **changes)
         except StorageFailure as error:
             self._last_write = self._monotonic()
             logger.warning(
@@ -219,11 +220,12 @@ class JobReporter:
     def _write(
         self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: Any
     ) -> None:
-        """A state change, retried with back-off while the store is unavailable."""
-        after_error = False
+        """A state change, retried with back-off while the store is unavailable. Every attempt
+        carries one write token, so an attempt whose reply was lost is recognised by the next."""
+        token = new_write_token()
         for delay in (*self._retry_delays, None):
             try:
-                self._attempt(expected, to, after_error=after_error, **changes)
+                self._attempt(expected, to, token=token, **changes)
                 return
             except StorageFailure as error:
                 if delay is None:
@@ -232,7 +234,6 @@ class JobReporter:
                     "job store unavailable; retrying the state change",
                     extra={**self.keys, "to": to.value, "error": error.message, "wait_s": delay},
                 )
-                after_error = True
                 self._sleep(delay)
 
     def _attempt(
@@ -240,7 +241,7 @@ class JobReporter:
         expected: JobStatus | tuple[JobStatus, ...],
         to: JobStatus,
         *,
-        after_error: bool,
+        token: str,
         **changes: Any,
     ) -> None:
         allowed = expected if isinstance(expected, tuple) else (expected,)
@@ -252,14 +253,10 @@ class JobReporter:
             from_statuses=allowed,
             to=to,
             now=to_iso(self._clock()),
+            token=token,
             **changes,
         )
         self._last_write = self._monotonic()
-        if updated is None and after_error:
-            # The previous attempt may have been applied with its reply lost.
-            current = self._store.get_job(self.job.job_id)
-            if current is not None and current.status is to and to not in allowed:
-                updated = current
         if updated is None:
             states = "/".join(status.value for status in allowed)
             raise JobTakenAway(f"job {self.job.job_id} is no longer {states}")

@@ -150,12 +150,13 @@ def test_one_failing_delete_does_not_stop_the_others(
     assert report.failed == [broken.job_id]
     kept = bootstrap.container().store.get_job(broken.job_id)
     assert kept is not None
-    assert kept.status is JobStatus.READY  # retried next run
+    assert kept.status is JobStatus.DELETED  # claimed: no new stream URL for files half-deleted
     assert len(objects_of(s3, broken)) == 2
     errors = logs.lines("cleanup could not delete a movie")
     assert errors[0]["job_id"] == broken.job_id
 
-    assert cleanup_at(NOW).run().deleted == [broken.job_id]
+    assert cleanup_at(NOW).run().deleted == [broken.job_id]  # the next run finishes it
+    assert objects_of(s3, broken) == []
 
 
 def test_cleanup_is_idempotent(store_env: None, s3: S3Client) -> None:
@@ -217,3 +218,52 @@ def test_cleanup_counts_stale_jobs_as_failures_and_reports_hourly_gauges(
     [gauges] = [line for line in lines if "ActiveJobs" in line]
     assert gauges["ActiveJobs"] == [1.0]  # the queued one; the stale one is now an error
     assert gauges["MoviesReady"] == [1.0]
+
+
+def test_a_watch_just_before_the_delete_keeps_its_movie(store_env: None, s3: S3Client) -> None:
+    """The race: cleanup has decided a movie expired, a viewer presses play (``expires_at`` moves
+    a week on), then cleanup deletes. The delete is conditional on the job still being expired
+    at that moment, so the viewer's movie stays and the URL they were given works."""
+    job = seed_ready(s3, movie_id=1, ready=NOW - 200 * HOUR, watched=None)
+    store = bootstrap.container().store
+    services = bootstrap.container()
+
+    class WatchedMeanwhile(ObjectStore):
+        """Objects as cleanup sees them, with the viewer's stream request landing in between."""
+
+        def delete_prefix(self, prefix: str) -> Deleted:
+            return services.objects.delete_prefix(prefix)
+
+    current = store.get_job(job.job_id)
+    assert current is not None
+    watched = store.record_watch(
+        current, now=to_iso(NOW), expires_at=to_iso(NOW + 168 * HOUR), metadata=None
+    )
+    assert watched is not None  # the viewer got their URL
+
+    report = cleanup_at(NOW).run()
+
+    assert report.deleted == []
+    assert len(objects_of(s3, job)) == 2
+    kept = store.get_job(job.job_id)
+    assert kept is not None
+    assert kept.status is JobStatus.READY
+
+
+def test_a_stream_request_after_the_claim_finds_the_movie_gone(
+    store_env: None, s3: S3Client
+) -> None:
+    """The other order: once cleanup has claimed the job, a stream request cannot record a watch
+    (and so gets no URL to files that are about to vanish)."""
+    job = seed_ready(s3, movie_id=1, ready=NOW - 200 * HOUR, watched=None)
+    store = bootstrap.container().store
+    before = store.get_job(job.job_id)
+    assert before is not None
+
+    cleanup_at(NOW).run()
+
+    late = store.record_watch(
+        before, now=to_iso(NOW), expires_at=to_iso(NOW + 168 * HOUR), metadata=None
+    )
+    assert late is None
+    assert objects_of(s3, job) == []

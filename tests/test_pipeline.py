@@ -64,10 +64,10 @@ class RecordingReporter(JobReporter):
         expected: JobStatus | tuple[JobStatus, ...],
         to: JobStatus,
         *,
-        after_error: bool,
+        token: str,
         **changes: object,
     ) -> None:
-        super()._attempt(expected, to, after_error=after_error, **changes)
+        super()._attempt(expected, to, token=token, **changes)
         self.statuses.append(to.value)
         if to is JobStatus.DOWNLOADING and changes.get("progress") is not None:
             self.percents.append(float(changes["progress"]))  # type: ignore[arg-type]

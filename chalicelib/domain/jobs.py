@@ -71,6 +71,12 @@ def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def new_write_token() -> str:
+    """A token for one logical write to a job: the store sets it with the write, and a resend of
+    the same write (same token) finds its own earlier success instead of "someone else moved it"."""
+    return secrets.token_hex(8)
+
+
 def new_job_id(now: datetime) -> str:
     """``job_<ms since epoch>_<10 random chars>``: sortable by creation, unguessable, URL-safe."""
     suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
@@ -117,6 +123,8 @@ class Job:
     skipped_releases: str | None = None
     #: JSON list of sentences for people: what is worth knowing and is no failure.
     notes: str | None = None
+    #: The last write's token (``new_write_token``): lets a resent write recognise itself.
+    write_token: str | None = None
     downloaded_bytes: int | None = None
     total_bytes: int | None = None
     speed_bps: float | None = None

@@ -1,7 +1,8 @@
 """The hourly cleanup: delete unwatched movies, fail silent jobs, purge old rows.
 
-Idempotent and failure-isolated: a job whose files cannot be deleted stays ``ready`` (expired) and is
-retried next run, and never stops the others. Two job-store round trips per run whatever the backlog,
+Idempotent and failure-isolated: an expired job is claimed as ``deleted`` before its files go (so a
+watch a moment earlier keeps its movie); files that cannot be deleted are retried next run, and one
+failure never stops the others. Two job-store round trips per run whatever the backlog,
 plus one for the hourly gauges when a ``StatsService`` is given (as in production).
 """
 
@@ -74,7 +75,7 @@ class CleanupService:
             )
             record_job_event("JobsFailed", error_class="stale")
         removed: list[str] = []
-        for job in sweep.expired:
+        for job in sweep.to_remove:
             try:
                 deleted = self._objects.delete_prefix(movie_object_prefix(job.job_id))
             except Exception as exc:
@@ -86,7 +87,7 @@ class CleanupService:
                 continue
             removed.append(job.job_id)
             report.bytes_freed += deleted.bytes
-        report.deleted = self._store.mark_deleted(removed, now=to_iso(now))
+        report.deleted = self._store.objects_removed(removed, now=to_iso(now))
         emit(
             {},
             {

@@ -1,10 +1,13 @@
 """The queue consumer: claim a queued job, then start its downloader.
 
 SQS delivers at least once, so the claim is a compare-and-set (``queued`` → ``downloading``): a
-redelivered message finds the job already claimed and starts nothing. A launch that fails for good
-marks the job ``error`` with the reason and is acknowledged; a transient failure (throttling, no
-capacity) puts the job back to ``queued`` and asks SQS to redeliver that message only. Messages that
-keep failing end in the dead-letter queue, and cleanup's stale-job rule fails their jobs.
+duplicate message finds the job already claimed and starts nothing. The claim's write token is the
+SQS message id, so the same message delivered again after a claim whose reply was lost (the store
+gave up, the record was retried) recognises its own claim and starts the task it never started.
+A launch that fails for good marks the job ``error`` with the reason and is acknowledged; a
+transient failure (throttling, no capacity) puts the job back to ``queued`` and asks SQS to
+redeliver that message only. Messages that keep failing end in the dead-letter queue, and cleanup's
+stale-job rule fails their jobs.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Dispatcher:
                 outcome.retry.append(message_id)  # repeated failures land it in the DLQ for a look
                 continue
             try:
-                result = self.handle(message)
+                result = self.handle(message, claim_token=f"sqs:{message_id}")
             except Exception:  # e.g. the job store is down: only this record is retried
                 logger.exception("dispatch failed", extra={"job_id": message.job_id})
                 result = "retry"
@@ -60,14 +63,16 @@ class Dispatcher:
                 getattr(outcome, result).append(message.job_id)
         return outcome
 
-    def handle(self, message: JobMessage) -> str:
-        """Dispatch one job: ``started``, ``skipped`` (not queued any more), ``failed`` or ``retry``."""
+    def handle(self, message: JobMessage, claim_token: str | None = None) -> str:
+        """Dispatch one job: ``started``, ``skipped`` (not queued any more), ``failed`` or ``retry``.
+        ``claim_token`` names this delivery's claim (see the module docstring)."""
         keys = {"job_id": message.job_id, "movie_id": message.movie_id}
         claimed = self._store.transition(
             message.job_id,
             from_statuses=[JobStatus.QUEUED],
             to=JobStatus.DOWNLOADING,
             now=to_iso(self._clock()),
+            token=claim_token,
             progress=0.0,
         )
         if claimed is None:

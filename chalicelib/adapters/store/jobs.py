@@ -29,6 +29,7 @@ from chalicelib.domain.jobs import (
     IN_PROGRESS_STATUSES,
     Job,
     JobStatus,
+    new_write_token,
 )
 from chalicelib.errors import JobError
 
@@ -206,30 +207,47 @@ class JobStore:
         from_statuses: Iterable[JobStatus],
         to: JobStatus,
         now: str,
+        token: str | None = None,
         **changes: Any,
     ) -> Job | None:
         """Compare-and-set: move the job to ``to`` only if it is in one of ``from_statuses``.
 
         Returns the updated job, or None when the job was not in an expected state (someone else
         moved it first, e.g. a redelivered queue message or cleanup's stale-job rule).
+
+        Safe to resend. The write sets ``write_token``, and also matches a row whose last write
+        carried the same token: when the executor repeats the statement because D1's reply was
+        lost after the commit, the repeat finds its own success instead of "not in an expected
+        state". Every other write to a job sets a token of its own, so a token matches only while
+        nobody has written since. Pass one ``token`` (``new_write_token()``) for every attempt of
+        one logical write, e.g. an SQS message id for a claim, so a caller's own retries match too.
         """
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
+        token = token or new_write_token()
         allowed = _statuses(from_statuses)
-        assignments = ["status = ?", "updated_at = ?", *(f"{name} = ?" for name in changes)]
+        assignments = [
+            "status = ?",
+            "updated_at = ?",
+            "write_token = ?",
+            *(f"{name} = ?" for name in changes),
+        ]
         params: tuple[Param, ...] = (
             str(to),
             now,
+            token,
             *(param(value) for value in changes.values()),
             job_id,
             *allowed,
+            token,
         )
         [rows] = self.executor.execute(
             [
                 Statement(
                     f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ? "
-                    f"AND status IN ({_placeholders(len(allowed))}) RETURNING *",
+                    f"AND (status IN ({_placeholders(len(allowed))}) OR write_token = ?) "
+                    "RETURNING *",
                     params,
                 )
             ]
@@ -259,9 +277,9 @@ class JobStore:
         poster = metadata.poster_path if metadata else None
         statements = [
             Statement(
-                "UPDATE jobs SET last_watched_at = ?, expires_at = ?, updated_at = ? "
-                "WHERE job_id = ? AND status = 'ready' RETURNING *",
-                (now, expires_at, now, job.job_id),
+                "UPDATE jobs SET last_watched_at = ?, expires_at = ?, updated_at = ?, "
+                "write_token = ? WHERE job_id = ? AND status = 'ready' RETURNING *",
+                (now, expires_at, now, new_write_token(), job.job_id),
             ),
             Statement(
                 "INSERT INTO watch_history (movie_id, title, poster_path, last_watched_at, job_id, "
@@ -279,46 +297,60 @@ class JobStore:
         return updated
 
     def sweep(self, *, now: str, stale_before: str, purge_before: str, ready_before: str) -> Sweep:
-        """Cleanup's one read-and-fix query: fail silent in-progress jobs, purge old rows, and list
-        ready jobs past their expiry (or, lacking one, ready since before ``ready_before``)."""
+        """Cleanup's one read-and-fix batch: fail silent in-progress jobs, purge old rows, claim
+        ready jobs past their expiry (or, lacking one, ready since before ``ready_before``) as
+        ``deleted``, and list the deleted jobs whose objects are still to be removed.
+
+        Claiming first makes the delete conditional on the job still being expired at that moment:
+        a stream request that pushed ``expires_at`` forward a moment earlier keeps its movie, and
+        one a moment later finds the job deleted instead of a URL to a file about to vanish. A
+        deleted job keeps its ``expires_at`` until ``objects_removed`` clears it, so objects a run
+        could not delete are retried by the next one.
+        """
         in_progress = _statuses(IN_PROGRESS_STATUSES)
-        stale, purged, expired = self.executor.execute(
+        stale, purged, _, to_remove = self.executor.execute(
             [
                 Statement(
-                    "UPDATE jobs SET status = 'error', updated_at = ?, "
+                    "UPDATE jobs SET status = 'error', updated_at = ?, write_token = ?, "
                     "error_message = 'worker stopped responding', error_class = 'stale' "
                     f"WHERE status IN ({_placeholders(len(in_progress))}) AND updated_at < ? "
                     "RETURNING *",
-                    (now, *in_progress, stale_before),
+                    (now, new_write_token(), *in_progress, stale_before),
                 ),
                 Statement(
-                    "DELETE FROM jobs WHERE status IN ('deleted', 'error') AND updated_at < ? "
-                    "RETURNING job_id",
+                    "DELETE FROM jobs WHERE (status = 'error' OR (status = 'deleted' AND "
+                    "expires_at IS NULL)) AND updated_at < ? RETURNING job_id",
                     (purge_before,),
                 ),
                 Statement(
-                    "SELECT * FROM jobs WHERE status = 'ready' AND (expires_at <= ? "
-                    "OR (expires_at IS NULL AND ready_at <= ?)) ORDER BY expires_at",
-                    (now, ready_before),
+                    "UPDATE jobs SET status = 'deleted', updated_at = ?, write_token = ?, "
+                    "expires_at = COALESCE(expires_at, ?) WHERE status = 'ready' AND "
+                    "(expires_at <= ? OR (expires_at IS NULL AND ready_at <= ?)) RETURNING job_id",
+                    (now, new_write_token(), now, now, ready_before),
+                ),
+                Statement(
+                    "SELECT * FROM jobs WHERE status = 'deleted' AND expires_at IS NOT NULL "
+                    "ORDER BY expires_at",
                 ),
             ]
         )
+        self._cache.clear()
         return Sweep(
             stale=[job_from_row(row) for row in stale],
-            expired=[job_from_row(row) for row in expired],
+            to_remove=[job_from_row(row) for row in to_remove],
             purged=len(purged),
         )
 
-    def mark_deleted(self, job_ids: Sequence[str], *, now: str) -> list[str]:
-        """Mark ready jobs whose files are gone as deleted, all in one round trip."""
+    def objects_removed(self, job_ids: Sequence[str], *, now: str) -> list[str]:
+        """Deleted jobs whose objects are gone now (nothing left to retry), in one round trip."""
         if not job_ids:
             return []
         results = self.executor.execute(
             [
                 Statement(
-                    "UPDATE jobs SET status = 'deleted', updated_at = ? "
-                    "WHERE job_id = ? AND status = 'ready' RETURNING job_id",
-                    (now, job_id),
+                    "UPDATE jobs SET expires_at = NULL, updated_at = ?, write_token = ? "
+                    "WHERE job_id = ? AND status = 'deleted' RETURNING job_id",
+                    (now, new_write_token(), job_id),
                 )
                 for job_id in job_ids
             ]

@@ -14,7 +14,14 @@ from chalicelib.domain.jobs import Job, JobStatus
 
 JOB_COLUMNS = tuple(f.name for f in fields(Job))
 #: Columns a transition may set besides status and updated_at.
-UPDATABLE = frozenset(JOB_COLUMNS) - {"job_id", "movie_id", "created_at", "status", "updated_at"}
+UPDATABLE = frozenset(JOB_COLUMNS) - {
+    "job_id",
+    "movie_id",
+    "created_at",
+    "status",
+    "updated_at",
+    "write_token",  # set by every write itself, never as a change
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,9 @@ class Sweep:
     """What one cleanup query found."""
 
     stale: list[Job]
-    expired: list[Job]
+    #: Deleted jobs whose objects are still to be removed: those this sweep claimed (ready past
+    #: their expiry) and any an earlier run could not finish.
+    to_remove: list[Job]
     purged: int
 
 

@@ -15,7 +15,11 @@ from chalicelib.errors import StorageError
 from chalicelib.logs import logger
 
 #: (table, column, type) added to schema.sql since the first release of the file format.
-ADDED_COLUMNS = (("jobs", "skipped_releases", "TEXT"), ("jobs", "notes", "TEXT"))
+ADDED_COLUMNS = (
+    ("jobs", "skipped_releases", "TEXT"),
+    ("jobs", "notes", "TEXT"),
+    ("jobs", "write_token", "TEXT"),
+)
 
 
 class SqliteExecutor:
