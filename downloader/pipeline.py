@@ -102,26 +102,27 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             DownloadBytes=result.bytes,
             DownloadThroughput=result.bytes / max(result.seconds, 1e-3),
         )
-        refuse_passwords([f.path for f in result.files if f.path.exists()])
-        files, intact = ensure_intact(engine, nzb, result, downloads)
-        reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
-        reporter.preparing()
-        uploaded = _stream_upload(tail, intact, reporter.beat)
-        if uploaded is None:
-            unpacked = unpack_release(files, workdir / "unpacked")
-            reporter.beat()
-            prepared = prepare(main_video(unpacked), _fresh(workdir / "output"))
-            reporter.beat()
-            uploaded = context.uploader.upload(
-                prepared.path,
-                movie_object_key(message.job_id, prepared.extension),
-                content_type=prepared.content_type,
-                metadata={
-                    "movie-id": str(message.movie_id),
-                    "original-container": prepared.original_container[:200],
-                },
-                progress=on_upload,
-            )
+        with reporter.keeping_alive():  # par2, unpacking, ffmpeg and the upload can run long
+            refuse_passwords([f.path for f in result.files if f.path.exists()])
+            files, intact = ensure_intact(engine, nzb, result, downloads)
+            reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
+            reporter.preparing()
+            uploaded = _stream_upload(tail, intact, reporter.beat)
+            if uploaded is None:
+                unpacked = unpack_release(files, workdir / "unpacked")
+                reporter.beat()
+                prepared = prepare(main_video(unpacked), _fresh(workdir / "output"))
+                reporter.beat()
+                uploaded = context.uploader.upload(
+                    prepared.path,
+                    movie_object_key(message.job_id, prepared.extension),
+                    content_type=prepared.content_type,
+                    metadata={
+                        "movie-id": str(message.movie_id),
+                        "original-container": prepared.original_container[:200],
+                    },
+                    progress=on_upload,
+                )
         record_job_event(
             "MoviesUploaded", UploadThroughput=uploaded.size_bytes / max(uploaded.seconds, 1e-3)
         )

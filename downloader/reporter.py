@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType
 from typing import Any
@@ -41,6 +43,7 @@ from chalicelib.domain.jobs import (
 from chalicelib.errors import StorageFailure
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
+from downloader.children import terminate_children
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -83,6 +86,9 @@ class JobReporter:
         self.writes = 0
         self._notes: list[str] = []
         self._notes_unsaved = False
+        #: One write at a time: the heartbeat thread and the main thread share the reporter.
+        self._write_lock = threading.RLock()
+        self._taken_away: JobTakenAway | None = None
 
     @property
     def keys(self) -> dict[str, Any]:
@@ -113,9 +119,48 @@ class JobReporter:
 
     def beat(self) -> bool:
         """Keep ``updated_at`` fresh during silent phases; True if a write was due."""
-        if self._monotonic() - self._last_write < self._heartbeat:
-            return False
-        return self._best_effort(self.job.status, self.job.status)
+        with self._write_lock:  # the state read and the write as one: the main thread may move it
+            if self._monotonic() - self._last_write < self._heartbeat:
+                return False
+            return self._best_effort(self.job.status, self.job.status)
+
+    @contextmanager
+    def keeping_alive(self) -> Iterator[None]:
+        """Beat from a background thread while a long step runs (par2, unpacking, ffmpeg, the
+        upload), so a step longer than the stale limit does not get a healthy job failed. If a beat
+        finds the job taken away, the step's tools are stopped at once and ``JobTakenAway`` comes
+        out of the block, whatever the interrupted step raised."""
+        stop = threading.Event()
+        tick = max(0.02, min(self._heartbeat / 4, 15.0))
+
+        def loop() -> None:
+            while not stop.wait(tick):
+                try:
+                    self.beat()
+                except JobTakenAway as exc:
+                    self._taken_away = exc
+                    ended = terminate_children()
+                    logger.warning(
+                        "job taken away during a long step; its tools were stopped",
+                        extra={**self.keys, "processes": len(ended)},
+                    )
+                    return
+                except Exception:  # a heartbeat must never take the task down
+                    logger.exception("heartbeat failed", extra=self.keys)
+
+        beating = threading.Thread(target=loop, name="heartbeat", daemon=True)
+        beating.start()
+        try:
+            yield
+        except BaseException:
+            if self._taken_away is not None:
+                raise self._taken_away from None
+            raise
+        finally:
+            stop.set()
+            beating.join()
+        if self._taken_away is not None:
+            raise self._taken_away
 
     def fetching_instead(
         self, release_id: str, release_title: str, skipped: Sequence[SkippedRelease]
@@ -237,6 +282,17 @@ class JobReporter:
                 self._sleep(delay)
 
     def _attempt(
+        self,
+        expected: JobStatus | tuple[JobStatus, ...],
+        to: JobStatus,
+        *,
+        token: str,
+        **changes: Any,
+    ) -> None:
+        with self._write_lock:
+            self._attempt_locked(expected, to, token=token, **changes)
+
+    def _attempt_locked(
         self,
         expected: JobStatus | tuple[JobStatus, ...],
         to: JobStatus,

@@ -1,10 +1,15 @@
-"""Uploading the finished movie to R2: multipart, parts in parallel, retried, never left half-open.
+"""Uploading the finished movie to R2: multipart, parts in parallel, never left half-open.
 
 R2 requires every part but the last to have the same size (5 MiB to 5 GiB, at most 10,000 parts), so the
-part size is fixed per upload, grown only as far as needed to stay under the part limit. Each part is
-retried on its own; if any part still fails the multipart upload is aborted, so no orphaned upload
-keeps billing storage. The object's size is checked against the file after completion. The S3 calls
-themselves are ``ObjectStore``'s (``chalicelib.adapters.objects``); this module decides their order.
+part size is fixed per upload, grown only as far as needed to stay under the part limit. One retry
+layer: botocore's (standard mode, 3 attempts per request: 5xx, throttling, dropped connections),
+configured in ``ObjectStore``; a part that still fails has failed for good. Then the parts not yet
+sent are cancelled (only those in flight finish), the multipart upload is aborted so no orphaned
+upload keeps billing storage, and the failure is raised. Whatever stops an upload (a failed part,
+the progress callback saying the job was taken away, SIGTERM's exit) takes that same way out, and
+the callback's own exception comes out unchanged. The object's size is checked against the file
+after completion. The S3 calls are ``ObjectStore``'s (``chalicelib.adapters.objects``); this module
+decides their order.
 """
 
 from __future__ import annotations
@@ -55,14 +60,13 @@ class Uploader:
         *,
         part_size: int = DEFAULT_PART,
         workers: int = 4,
-        attempts: int = 3,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._objects = objects
         self._part_size = part_size
         self._workers = workers
-        self._attempts = attempts
-        self._sleep = sleep
+        self._lock = threading.Lock()
+        #: Parts sent to the store, for tests and logs (a cancelled part is never sent).
+        self.parts_sent = 0
 
     @property
     def workers(self) -> int:
@@ -85,31 +89,41 @@ class Uploader:
         upload_id = self.begin(key, content_type=content_type, metadata=metadata)
         done = 0
         lock = threading.Lock()
+        stopped = threading.Event()
 
-        def send(number: int) -> CompletedPartTypeDef:
+        def send(number: int) -> CompletedPartTypeDef | None:
             nonlocal done
-            offset = (number - 1) * part_size
-            length = min(part_size, size - offset)
-            with path.open("rb") as source:
-                source.seek(offset)
-                body = source.read(length)
-            etag = self.put_part(key, upload_id, number, body)
-            with lock:
-                done += length
-                if progress is not None:
-                    progress(done)
+            if stopped.is_set():
+                return None  # the upload is being given up: send nothing more
+            try:
+                offset = (number - 1) * part_size
+                length = min(part_size, size - offset)
+                with path.open("rb") as source:
+                    source.seek(offset)
+                    body = source.read(length)
+                etag = self.put_part(key, upload_id, number, body)
+                with lock:
+                    done += length
+                    if progress is not None:
+                        progress(done)
+            except BaseException:
+                stopped.set()  # before this worker takes the next part
+                raise
             return {"PartNumber": number, "ETag": etag}
 
+        pool = ThreadPoolExecutor(max_workers=self._workers)
         try:
-            with ThreadPoolExecutor(max_workers=self._workers) as pool:
-                parts = list(pool.map(send, range(1, count + 1)))
-        except BaseException as exc:
-            self.abort(key, upload_id)
-            if isinstance(exc, UploadFailed):
-                raise
-            if isinstance(exc, Exception):
-                raise UploadFailed(f"the upload failed ({type(exc).__name__})") from None
+            futures = [pool.submit(send, number) for number in range(1, count + 1)]
+            sent = [future.result() for future in futures]
+        except BaseException:
+            stopped.set()
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)  # only parts in flight finish
+            finally:  # even when a second signal interrupts the wait
+                self.abort(key, upload_id)
             raise
+        pool.shutdown()
+        parts = [part for part in sent if part is not None]
         self.complete(key, upload_id, parts, size)
         return Uploaded(key, size, content_type, count, time.monotonic() - started)
 
@@ -141,21 +155,14 @@ class Uploader:
             raise UploadFailed(error.message) from None
 
     def put_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
-        """Send one part (retried); returns its ETag. Sending a number again replaces the part."""
-        for attempt in range(1, self._attempts + 1):
-            try:
-                return self._objects.send_part(key, upload_id, number, body)
-            except StorageFailure as error:
-                if attempt == self._attempts:
-                    raise UploadFailed(
-                        f"part {number} failed {attempt} times: {error.message}"
-                    ) from None
-                logger.warning(
-                    "upload part retry",
-                    extra={"part": number, "attempt": attempt, "error": error.message},
-                )
-                self._sleep(0.5 * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Send one part; returns its ETag. botocore has already retried it when this fails, so a
+        failure here is final. Sending a number again replaces the part."""
+        with self._lock:
+            self.parts_sent += 1
+        try:
+            return self._objects.send_part(key, upload_id, number, body)
+        except StorageFailure as error:
+            raise UploadFailed(f"part {number} failed: {error.message}") from None
 
     def abort(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload so no orphaned parts keep billing storage (never raises)."""

@@ -85,7 +85,7 @@ class ObjectStore:
                 signature_version="s3v4",
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"total_max_attempts": 3, "mode": "standard"},  # 1 try + 2 retries
                 connect_timeout=5,
                 read_timeout=30,
             ),

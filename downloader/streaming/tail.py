@@ -100,24 +100,38 @@ class StreamedTail:
 
     def finish(self, beat: Callable[[], object]) -> Uploaded:
         """After the download was verified intact: end the remux, send the remaining parts and
-        complete the upload. Raises ``NotStreamable`` (everything cleaned up) when the tail failed."""
+        complete the upload. Raises ``NotStreamable`` (everything cleaned up) when the tail failed.
+        What ``beat`` raises (the job was taken away) stops it too, cleaned up the same way, and
+        comes out unchanged: that is no reason to fall back to the sequential path."""
+        stopped: list[BaseException] = []
+
+        def keep_alive() -> None:
+            try:
+                beat()
+            except BaseException as exc:
+                stopped.append(exc)
+                raise
+
         self._watch.over()
         assert self._reader is not None
-        while self._reader.is_alive():
-            self._reader.join(1.0)
-            beat()
         try:
+            while self._reader.is_alive():
+                self._reader.join(1.0)
+                keep_alive()
             if self._failure or self._ffmpeg is None or self._upload is None:
                 raise NotStreamable(self._failure or "the stream did not start")
             while (code := self._poll_ffmpeg()) is None:
-                beat()
+                keep_alive()
             if code != 0 or self._ffmpeg_error():  # at ``-v error`` any message is a failure
                 raise NotStreamable(f"ffmpeg failed: {self._ffmpeg_error() or f'exit {code}'}")
             check_layout(self._output)
             size = self._output.stat().st_size
             parts = self._upload.finish(size)
             self._uploader.complete(self._key, self._upload.upload_id, parts, size)
-        except Exception as exc:
+        except BaseException as exc:
+            if stopped or not isinstance(exc, Exception):
+                self.abort("the job stopped")
+                raise
             reason = str(exc) if isinstance(exc, NotStreamable) else f"{type(exc).__name__}: {exc}"
             self.abort(reason)
             raise NotStreamable(reason) from None
