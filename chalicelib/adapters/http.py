@@ -42,6 +42,15 @@ def pooled_session(*, retries: int = 1, pool_size: int = 16) -> requests.Session
     return session
 
 
+class BodyTooLarge(Exception):
+    """The reply's body is larger than the caller allows (said by Content-Length, or found while
+    reading a body sent without one); nothing past the limit was read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the reply is larger than {limit} bytes")
+        self.limit = limit
+
+
 def logged_request(
     session: requests.Session,
     target: str,
@@ -52,23 +61,51 @@ def logged_request(
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     json: Any = None,
+    max_bytes: int | None = None,
 ) -> requests.Response:
-    """Send one request and log target, method, redacted URL, status and duration, even on failure."""
+    """Send one request and log target, method, redacted URL, status and duration, even on failure.
+
+    With ``max_bytes`` the body is streamed and reading stops (``BodyTooLarge``) as soon as it
+    passes the limit, so a server that sends no Content-Length cannot make us hold a body of any
+    size; the response's ``content`` is the body read, as usual."""
     started = time.perf_counter()
     status: int | str = "error"
     logged_url = redact_url(url)
     try:
         response = session.request(
-            method, url, params=params, headers=headers, json=json, timeout=timeout
+            method,
+            url,
+            params=params,
+            headers=headers,
+            json=json,
+            timeout=timeout,
+            stream=max_bytes is not None,
         )
         status = response.status_code
         logged_url = redact_url(response.url or url)
+        if max_bytes is not None:
+            _read_capped(response, max_bytes)
         return response
     except requests.RequestException as exc:
         status = type(exc).__name__
         raise
     finally:
         note_upstream_call(target, method, status, started, url=logged_url)
+
+
+def _read_capped(response: requests.Response, limit: int) -> None:
+    declared = response.headers.get("Content-Length", "")
+    try:
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(limit)
+        body = bytearray()
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge(limit)
+        response._content = bytes(body)  # what ``content``, ``text`` and ``json()`` read
+    finally:
+        response.close()
 
 
 def note_upstream_call(

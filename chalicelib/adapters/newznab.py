@@ -33,6 +33,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from chalicelib.adapters.http import (
+    BodyTooLarge,
     describe_transport_error,
     logged_request,
     pooled_session,
@@ -114,7 +115,12 @@ class NewznabClient:
                 self._url,
                 timeout=self._timeout,
                 params={"t": "get", "id": release_id, "apikey": self._api_key},
+                max_bytes=max_bytes,
             )
+        except BodyTooLarge:
+            raise NzbUnavailable(
+                f"the NZB is larger than {max_bytes // (1024 * 1024)} MiB; refused"
+            ) from None
         except requests.RequestException as exc:
             raise NzbgeekError(
                 f"the indexer {describe_transport_error(exc, self._timeout)}"
@@ -125,11 +131,6 @@ class NewznabClient:
             raise NzbUnavailable(f"the indexer has no NZB for release {release_id}")
         if response.status_code != 200:
             raise NzbgeekError(f"the indexer answered HTTP {response.status_code}")
-        declared = response.headers.get("Content-Length", "")
-        if (declared.isdigit() and int(declared) > max_bytes) or len(response.content) > max_bytes:
-            raise NzbUnavailable(
-                f"the NZB is larger than {max_bytes // (1024 * 1024)} MiB; refused"
-            )
         return response.content
 
     # -- transport -------------------------------------------------------------------------------
@@ -146,8 +147,18 @@ class NewznabClient:
         }
         try:
             response = logged_request(
-                self._session, "newznab", "GET", self._url, params=query, timeout=self._timeout
+                self._session,
+                "newznab",
+                "GET",
+                self._url,
+                params=query,
+                timeout=self._timeout,
+                max_bytes=MAX_REPLY_BYTES,
             )
+        except BodyTooLarge:
+            raise NzbgeekError(
+                "the indexer sent a reply far larger than a search result; refused"
+            ) from None
         except requests.RequestException as exc:
             raise NzbgeekError(
                 f"the indexer {describe_transport_error(exc, self._timeout)}"
@@ -156,8 +167,6 @@ class NewznabClient:
             wait = retry_after_seconds(response, default=int(DEFAULT_LIMIT_BACKOFF.total_seconds()))
             raise self._limited(self._now() + timedelta(seconds=wait))
         body = response.content
-        if len(body) > MAX_REPLY_BYTES:
-            raise NzbgeekError("the indexer sent a reply far larger than a search result; refused")
         root = self._parse(body, response.status_code)
         if _local(root.tag) == "error":
             raise self._error(root)

@@ -15,6 +15,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.adapters.http import (
+    BodyTooLarge,
     describe_transport_error,
     logged_request,
     pooled_session,
@@ -36,6 +37,8 @@ from chalicelib.models import (
 MAX_PAGE = 500
 #: Billed cast shown in details; TMDB lists every extra, which no client needs.
 CAST_LIMIT = 30
+#: TMDB answers (a details page with credits is ~100 KB); anything far larger is refused unread.
+MAX_REPLY_BYTES = 4 * 1024 * 1024
 #: The crew jobs a movie page shows; the full crew of a blockbuster runs to hundreds of rows.
 KEY_CREW_JOBS = frozenset(
     {
@@ -208,7 +211,12 @@ class TmdbClient:
                 params={**params, "language": self._language},
                 headers=self._headers,
                 timeout=self._timeout,
+                max_bytes=MAX_REPLY_BYTES,
             )
+        except BodyTooLarge:
+            raise TmdbError(
+                "TMDB sent a reply far larger than any of its answers; refused"
+            ) from None
         except requests.RequestException as exc:
             raise TmdbError(f"TMDB {describe_transport_error(exc, self._timeout)}") from None
         if response.status_code == 404 and movie_id is not None:
