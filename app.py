@@ -143,5 +143,9 @@ def cleanup(event: CloudWatchEvent) -> dict[str, Any]:
 def dispatch_jobs(event: SQSEvent) -> dict[str, Any]:
     """Claim each queued job and start its downloader; only failed records are redelivered."""
     records = [(record.to_dict()["messageId"], record.body) for record in event]
-    outcome = bootstrap.container().dispatcher.handle_batch(records)
+    context = event.context
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    outcome = bootstrap.container().dispatcher.handle_batch(
+        records, (lambda: remaining() / 1000) if callable(remaining) else None
+    )
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.retry]}

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- who wrote the row last: a random token each write sets, so a write resent after its reply was
     -- lost recognises its own success (WHERE ... OR write_token = ?) instead of reading it as lost
     write_token TEXT,
+    -- the downloader task working on the job (set by the task itself as its first write), so a
+    -- second task started for the same claim finds it taken and exits without touching the job
+    worker TEXT,
     -- progress detail written by the downloader (at most every 10 s)
     downloaded_bytes INTEGER,
     total_bytes INTEGER,

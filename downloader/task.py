@@ -1,19 +1,23 @@
 """``python -m downloader run``: the Fargate task for the job the dispatcher put in the environment.
 
 Reads ``JOB_MESSAGE`` (set per task by the dispatcher), the shared settings (job store, R2, indexer)
-and ``NNTP_SERVERS`` (from the task definition's secrets). Exit status: 0 ready, 1 failed (the job
+and ``NNTP_SERVERS`` (from the task definition's secrets). Its first write takes the job as its
+own (``JobStore.take``): a second task started for the same claim finds it taken and exits without
+touching the job, so one claim never downloads twice. Exit status: 0 ready, 1 failed (the job
 says why), 2 misconfigured before the job could be touched.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import sys
 
 from pydantic import ValidationError
 
 from chalicelib.domain.dispatch import JobMessage
-from chalicelib.domain.jobs import JobStatus
+from chalicelib.domain.jobs import JobStatus, to_iso, utcnow
 from chalicelib.errors import SettingsFailure, StorageFailure
 from chalicelib.logs import logger
 from downloader import wiring
@@ -29,16 +33,19 @@ def main() -> int:
         sys.stderr.write("error: JOB_MESSAGE is missing or malformed\n")
         return 2
     keys = {"job_id": message.job_id, "movie_id": message.movie_id}
+    worker = f"{socket.gethostname()[:40]}-{secrets.token_hex(4)}"
     try:
         settings, store = wiring.open_store()
-        job = store.get_job(message.job_id)
+        job = store.take(message.job_id, worker=worker, now=to_iso(utcnow()))
+        current = job or store.get_job(message.job_id)
     except (SettingsFailure, StorageFailure) as error:
         logger.error("downloader cannot start", extra={**keys, "error": error.message})
         return 2
-    if job is None or job.status is not JobStatus.DOWNLOADING:
+    if job is None:  # not claimed for a downloader, or another task took it first
+        taken = current is not None and current.status is JobStatus.DOWNLOADING
         logger.error(
-            "job is not waiting for a downloader",
-            extra={**keys, "status": getattr(job, "status", None)},
+            "another downloader has this job" if taken else "job is not waiting for a downloader",
+            extra={**keys, "status": getattr(current, "status", None)},
         )
         return 1
     reporter = JobReporter(store, job)

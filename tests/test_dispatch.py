@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -10,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import chalice.test
 import pytest
+from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 from mypy_boto3_ecs import ECSClient
@@ -57,6 +60,17 @@ def aws(env: pytest.MonkeyPatch) -> Iterator[ECSClient]:
         env.setenv("ECS_SECURITY_GROUPS", group["GroupId"])
         bootstrap.reset()
         yield ecs
+
+
+@pytest.fixture
+def lambda_30s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chalice's test client gives every invocation a 3-second context; ours has 30 s
+    in production (``lambda_timeout``, .chalice/config.json), and the dispatcher budgets by it."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    timeout_ms = 1000 * config["stages"]["prod"]["lambda_timeout"]
+    monkeypatch.setattr(
+        chalice.test, "LambdaContext", functools.partial(LambdaContext, max_runtime_ms=timeout_ms)
+    )
 
 
 def message_for(job_id: str, movie_id: int = 550) -> JobMessage:
@@ -187,7 +201,9 @@ def test_no_capacity_puts_the_job_back_for_a_retry(env: pytest.MonkeyPatch) -> N
     assert stored.status is JobStatus.QUEUED  # the redelivery can claim it again
 
 
-def test_lambda_reports_only_the_records_to_retry(aws: ECSClient, logs: LogCapture) -> None:
+def test_lambda_reports_only_the_records_to_retry(
+    aws: ECSClient, logs: LogCapture, lambda_30s: None
+) -> None:
     from app import app
 
     good = seed(JobStatus.QUEUED, movie_id=1)
@@ -236,3 +252,41 @@ def test_the_local_launcher_reaps_its_downloaders(tmp_path: Path) -> None:
     else:
         pytest.fail(f"downloader {pid} was never reaped")
     assert (tmp_path / "logs" / "job_1_abc.log").exists()
+
+
+def test_records_without_time_left_go_back_untouched(aws: ECSClient, logs: LogCapture) -> None:
+    """The invocation's clock runs out mid-batch: the records not started are batch item failures
+    and their jobs stay queued (never claimed without a task)."""
+    jobs = [seed(JobStatus.QUEUED, movie_id=i) for i in (1, 2, 3)]
+    left = iter([29.0, 20.0, 9.0, 8.0])
+    records = [
+        (f"m-{i}", message_for(job.job_id, job.movie_id).model_dump_json())
+        for i, job in enumerate(jobs)
+    ]
+
+    outcome = bootstrap.container().dispatcher.handle_batch(records, lambda: next(left))
+
+    assert outcome.started == [jobs[0].job_id, jobs[1].job_id]
+    assert outcome.retry == ["m-2"]
+    store = bootstrap.container().store
+    assert store.get_job(jobs[2].job_id).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert len(started_tasks(aws)) == 2
+    assert logs.lines("dispatch time budget spent; records left for redelivery")[0]["records"] == 1
+
+
+def test_the_lambda_gives_the_dispatcher_its_remaining_time(aws: ECSClient) -> None:
+    """With the test client's 3-second context nothing can be started safely: the record goes
+    back, the job stays queued. (``lambda_30s`` gives the others the real 30 s.)"""
+    from app import app
+
+    job = seed(JobStatus.QUEUED, movie_id=1)
+    with Client(app, stage_name=TEST_STAGE, project_dir=str(ROOT)) as client:
+        event = client.events.generate_sqs_event(
+            message_bodies=[message_for(job.job_id, 1).model_dump_json()],
+            queue_name="movies-on-demand-jobs",
+        )
+        result = client.lambda_.invoke("dispatch_jobs", event).payload
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "message-id"}]}
+    assert started_tasks(aws) == []
+    assert bootstrap.container().store.get_job(job.job_id).status is JobStatus.QUEUED  # type: ignore[union-attr]

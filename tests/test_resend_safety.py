@@ -174,6 +174,18 @@ def test_the_downloaders_writes_survive_lost_replies(
 
 
 @LOST
+def test_a_resent_take_is_the_takers_own(server: D1OverHttp, store: JobStore, lost: int) -> None:
+    job = in_state(store, JobStatus.DOWNLOADING)
+    server.lose_reply["UPDATE jobs SET worker"] = lost
+
+    taken = store.take(job.job_id, worker="task-1", now=to_iso(utcnow()))
+
+    assert taken is not None
+    assert taken.worker == "task-1"
+    assert store.take(job.job_id, worker="task-2", now=to_iso(utcnow())) is None
+
+
+@LOST
 def test_a_resent_watch_records_one_watch(server: D1OverHttp, store: JobStore, lost: int) -> None:
     job = in_state(store, JobStatus.READY)
     now = utcnow()

@@ -142,8 +142,15 @@ class EcsLauncher:
         with self._lock:
             if self._client is None:
                 import boto3
+                from botocore.config import Config
 
-                self._client = log_calls(boto3.client("ecs"), "ecs")
+                # Bounded, so one record fits the dispatcher's per-record time budget.
+                limits = Config(
+                    connect_timeout=3,
+                    read_timeout=5,
+                    retries={"total_max_attempts": 2, "mode": "standard"},
+                )
+                self._client = log_calls(boto3.client("ecs", config=limits), "ecs")
             return self._client
 
 

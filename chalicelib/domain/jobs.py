@@ -125,6 +125,8 @@ class Job:
     notes: str | None = None
     #: The last write's token (``new_write_token``): lets a resent write recognise itself.
     write_token: str | None = None
+    #: The downloader task that took the job (``JobStore.take``): one task per claim.
+    worker: str | None = None
     downloaded_bytes: int | None = None
     total_bytes: int | None = None
     speed_bps: float | None = None

@@ -1,9 +1,11 @@
 """The hourly cleanup: delete unwatched movies, fail silent jobs, purge old rows.
 
-Idempotent and failure-isolated: an expired job is claimed as ``deleted`` before its files go (so a
-watch a moment earlier keeps its movie); files that cannot be deleted are retried next run, and one
-failure never stops the others. Two job-store round trips per run whatever the backlog,
-plus one for the hourly gauges when a ``StatsService`` is given (as in production).
+A job failed as stale also loses what its dead task left in the bucket (open multipart uploads, an
+object it completed but never reported). Idempotent and failure-isolated: an expired job is
+claimed as ``deleted`` before its files go (so a watch a moment earlier keeps its movie); files
+that cannot be deleted are retried next run, and one failure never stops the others. Two job-store
+round trips per run whatever the backlog, plus one for the hourly gauges when a ``StatsService`` is
+given (as in production).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Clock, movie_object_prefix, to_iso, utcnow
+from chalicelib.domain.jobs import Clock, Job, movie_object_prefix, to_iso, utcnow
 from chalicelib.errors import ApiError
 from chalicelib.logs import logger
 from chalicelib.metrics import emit, record_job_event
@@ -74,6 +76,7 @@ class CleanupService:
                 },
             )
             record_job_event("JobsFailed", error_class="stale")
+            self._clear_leftovers(job)
         removed: list[str] = []
         for job in sweep.to_remove:
             try:
@@ -109,6 +112,21 @@ class CleanupService:
             },
         )
         return report
+
+    def _clear_leftovers(self, job: Job) -> None:
+        """A task that died (SIGKILL, a lost host) could not abort its multipart upload, and may
+        have completed an object it never reported: both go with its stale job. Best effort; the
+        bucket's rule aborting day-old uploads is the backstop."""
+        prefix = movie_object_prefix(job.job_id)
+        try:
+            for upload in self._objects.open_uploads(prefix):
+                self._objects.abort_upload(upload.key, upload.upload_id)
+            self._objects.delete_prefix(prefix)
+        except ApiError as error:
+            logger.warning(
+                "could not clear a stale job's uploads",
+                extra={"job_id": job.job_id, "movie_id": job.movie_id, "error": error.message},
+            )
 
     def _emit_gauges(self) -> None:
         """The service's size once an hour, so the dashboard can draw trends without a bucket listing

@@ -12,6 +12,7 @@ stale-job rule fails their jobs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -22,6 +23,11 @@ from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import Clock, JobStatus, to_iso, utcnow
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
+
+#: Time one record must have left to be started. A claim and RunTask take well under a second;
+#: this covers a slow D1 request with a retry and a retried RunTask (ECS client: 3 s connect, 5 s
+#: read, 2 attempts). The dispatcher Lambda has 30 s for its batch of 10.
+RECORD_BUDGET_SECONDS = 12.0
 
 
 @dataclass
@@ -39,10 +45,25 @@ class Dispatcher:
         self._launcher = launcher
         self._clock = clock
 
-    def handle_batch(self, records: list[tuple[str, str]]) -> Outcome:
-        """``records`` are (SQS message id, body) pairs; each is handled on its own."""
+    def handle_batch(
+        self, records: list[tuple[str, str]], remaining_seconds: Callable[[], float] | None = None
+    ) -> Outcome:
+        """``records`` are (SQS message id, body) pairs; each is handled on its own.
+
+        ``remaining_seconds`` is the invocation's time left (the Lambda context's). A record is
+        only started with ``RECORD_BUDGET_SECONDS`` to spare, the worst a claim plus RunTask can
+        take; the rest go back untouched as batch item failures, so a timeout never cuts one in
+        half (claimed, no task)."""
         outcome = Outcome()
-        for message_id, body in records:
+        for index, (message_id, body) in enumerate(records):
+            if remaining_seconds is not None and remaining_seconds() < RECORD_BUDGET_SECONDS:
+                later = [mid for mid, _ in records[index:]]
+                logger.warning(
+                    "dispatch time budget spent; records left for redelivery",
+                    extra={"records": len(later), "remaining_s": round(remaining_seconds(), 1)},
+                )
+                outcome.retry += later
+                break
             try:
                 message = JobMessage.model_validate_json(body)
             except ValidationError as exc:
@@ -96,6 +117,7 @@ class Dispatcher:
                 to=JobStatus.QUEUED,
                 now=now,
                 progress=None,
+                worker=None,
             )
             logger.warning("downloader start failed; will retry", extra=keys)
             return "retry"

@@ -168,6 +168,26 @@ def test_a_job_not_claimed_for_this_task_is_left_alone(task: Task) -> None:
     assert task.job(message).status is JobStatus.QUEUED
 
 
+def test_a_second_task_for_one_claim_leaves_the_job_to_the_first(task: Task) -> None:
+    """Two tasks for one claim (an ECS reply lost, a Lambda timing out after RunTask): the one
+    that took the job keeps it; the other exits before downloading a byte or writing anything."""
+    server = task.serve(make_release({"Movie.2024.mkv": b"x" * 1000}))
+    message = task.claimed_job()
+    first = task.store.take(message.job_id, worker="first-task", now="2026-12-02T10:00:00Z")
+    assert first is not None
+
+    assert main() == 1
+
+    job = task.job(message)
+    assert (job.status, job.worker, job.updated_at) == (
+        JobStatus.DOWNLOADING,
+        "first-task",
+        first.updated_at,
+    )
+    assert server.stats.bodies == {}
+    assert task.indexer.requests == []  # not even the NZB was fetched
+
+
 def wait_for_first_article(server: NntpTestServer, child: subprocess.Popen[bytes] | None) -> None:
     """Block until the downloader has asked for an article (it is then inside the download)."""
     deadline = time.monotonic() + 60

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from chalicelib.domain.jobs import JobStatus
 
 Row = dict[str, Any]
 Param = str | int | float | None
@@ -32,3 +35,12 @@ def schema_statements(path: Path = SCHEMA_PATH) -> list[Statement]:
     """``schema.sql`` split into statements (it holds no triggers, so ``;`` ends each one)."""
     lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")]
     return [Statement(part.strip()) for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` of ``count`` values."""
+    return ", ".join("?" * count)
+
+
+def status_values(values: Iterable[JobStatus]) -> tuple[str, ...]:
+    return tuple(str(status) for status in values)

@@ -1,4 +1,5 @@
-"""Job, watch-history and movie-metadata queries, each use case in one round trip.
+"""Job, watch-history and movie-metadata queries, each use case in one round trip (cleanup's sweep
+is in ``cleanup.py``, mixed in: ``JobStore`` is still the one place the SQL is reached from).
 
 Reads of single jobs are cached for a few seconds in the process: clients poll job status, and a warm
 Lambda answering the same poll twice within the cache window spends no D1 request on it. Writes made by
@@ -11,13 +12,19 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from chalicelib.adapters.store.executor import Executor, Param, Statement
+from chalicelib.adapters.store.cleanup import CleanupQueries
+from chalicelib.adapters.store.executor import (
+    Executor,
+    Param,
+    Statement,
+    placeholders,
+    status_values,
+)
 from chalicelib.adapters.store.records import (
     JOB_COLUMNS,
     UPDATABLE,
     Figures,
     MovieMetadata,
-    Sweep,
     WatchEntry,
     float_or_none,
     job_from_row,
@@ -26,7 +33,6 @@ from chalicelib.adapters.store.records import (
 from chalicelib.cache import Clock, TTLCache
 from chalicelib.domain.jobs import (
     ACTIVE_STATUSES,
-    IN_PROGRESS_STATUSES,
     Job,
     JobStatus,
     new_write_token,
@@ -34,15 +40,7 @@ from chalicelib.domain.jobs import (
 from chalicelib.errors import JobError
 
 
-def _placeholders(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-def _statuses(statuses: Iterable[JobStatus]) -> tuple[str, ...]:
-    return tuple(str(status) for status in statuses)
-
-
-class JobStore:
+class JobStore(CleanupQueries):
     def __init__(
         self, executor: Executor, *, cache_seconds: float = 3.0, clock: Clock = time.monotonic
     ) -> None:
@@ -67,8 +65,8 @@ class JobStore:
     def list_jobs(
         self, statuses: Sequence[JobStatus], limit: int, offset: int
     ) -> tuple[list[Job], int]:
-        wanted = _statuses(statuses)
-        where = f"status IN ({_placeholders(len(wanted))})"
+        wanted = status_values(statuses)
+        where = f"status IN ({placeholders(len(wanted))})"
         page, count = self.executor.execute(
             [
                 Statement(
@@ -177,15 +175,15 @@ class JobStore:
         """
         columns = [name for name in JOB_COLUMNS if getattr(job, name) is not None]
         values: tuple[Param, ...] = tuple(param(getattr(job, name)) for name in columns)
-        active = _statuses(ACTIVE_STATUSES)
+        active = status_values(ACTIVE_STATUSES)
         statements = [
             Statement(
-                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({_placeholders(len(columns))}) "
+                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders(len(columns))}) "
                 "ON CONFLICT DO NOTHING",
                 values,
             ),
             Statement(
-                f"SELECT * FROM jobs WHERE movie_id = ? AND status IN ({_placeholders(len(active))})",
+                f"SELECT * FROM jobs WHERE movie_id = ? AND status IN ({placeholders(len(active))})",
                 (job.movie_id, *active),
             ),
         ]
@@ -226,7 +224,7 @@ class JobStore:
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         token = token or new_write_token()
-        allowed = _statuses(from_statuses)
+        allowed = status_values(from_statuses)
         assignments = [
             "status = ?",
             "updated_at = ?",
@@ -246,9 +244,28 @@ class JobStore:
             [
                 Statement(
                     f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ? "
-                    f"AND (status IN ({_placeholders(len(allowed))}) OR write_token = ?) "
+                    f"AND (status IN ({placeholders(len(allowed))}) OR write_token = ?) "
                     "RETURNING *",
                     params,
+                )
+            ]
+        )
+        job = job_from_row(rows[0]) if rows else None
+        if job is not None:
+            self._forget(job)
+        return job
+
+    def take(self, job_id: str, *, worker: str, now: str) -> Job | None:
+        """The downloader's first write: make ``worker`` the job's one task. None when the job is
+        not ``downloading`` or another task took it first (a second RunTask for one claim: an
+        ECS reply lost, a Lambda timing out after the launch). Safe to resend: the worker's own
+        id matches."""
+        [rows] = self.executor.execute(
+            [
+                Statement(
+                    "UPDATE jobs SET worker = ?, updated_at = ?, write_token = ? WHERE job_id = ? "
+                    "AND status = 'downloading' AND (worker IS NULL OR worker = ?) RETURNING *",
+                    (worker, now, new_write_token(), job_id, worker),
                 )
             ]
         )
@@ -295,68 +312,6 @@ class JobStore:
         updated = job_from_row(rows[0]) if rows else None
         self._forget(updated or job)
         return updated
-
-    def sweep(self, *, now: str, stale_before: str, purge_before: str, ready_before: str) -> Sweep:
-        """Cleanup's one read-and-fix batch: fail silent in-progress jobs, purge old rows, claim
-        ready jobs past their expiry (or, lacking one, ready since before ``ready_before``) as
-        ``deleted``, and list the deleted jobs whose objects are still to be removed.
-
-        Claiming first makes the delete conditional on the job still being expired at that moment:
-        a stream request that pushed ``expires_at`` forward a moment earlier keeps its movie, and
-        one a moment later finds the job deleted instead of a URL to a file about to vanish. A
-        deleted job keeps its ``expires_at`` until ``objects_removed`` clears it, so objects a run
-        could not delete are retried by the next one.
-        """
-        in_progress = _statuses(IN_PROGRESS_STATUSES)
-        stale, purged, _, to_remove = self.executor.execute(
-            [
-                Statement(
-                    "UPDATE jobs SET status = 'error', updated_at = ?, write_token = ?, "
-                    "error_message = 'worker stopped responding', error_class = 'stale' "
-                    f"WHERE status IN ({_placeholders(len(in_progress))}) AND updated_at < ? "
-                    "RETURNING *",
-                    (now, new_write_token(), *in_progress, stale_before),
-                ),
-                Statement(
-                    "DELETE FROM jobs WHERE (status = 'error' OR (status = 'deleted' AND "
-                    "expires_at IS NULL)) AND updated_at < ? RETURNING job_id",
-                    (purge_before,),
-                ),
-                Statement(
-                    "UPDATE jobs SET status = 'deleted', updated_at = ?, write_token = ?, "
-                    "expires_at = COALESCE(expires_at, ?) WHERE status = 'ready' AND "
-                    "(expires_at <= ? OR (expires_at IS NULL AND ready_at <= ?)) RETURNING job_id",
-                    (now, new_write_token(), now, now, ready_before),
-                ),
-                Statement(
-                    "SELECT * FROM jobs WHERE status = 'deleted' AND expires_at IS NOT NULL "
-                    "ORDER BY expires_at",
-                ),
-            ]
-        )
-        self._cache.clear()
-        return Sweep(
-            stale=[job_from_row(row) for row in stale],
-            to_remove=[job_from_row(row) for row in to_remove],
-            purged=len(purged),
-        )
-
-    def objects_removed(self, job_ids: Sequence[str], *, now: str) -> list[str]:
-        """Deleted jobs whose objects are gone now (nothing left to retry), in one round trip."""
-        if not job_ids:
-            return []
-        results = self.executor.execute(
-            [
-                Statement(
-                    "UPDATE jobs SET expires_at = NULL, updated_at = ?, write_token = ? "
-                    "WHERE job_id = ? AND status = 'deleted' RETURNING job_id",
-                    (now, new_write_token(), job_id),
-                )
-                for job_id in job_ids
-            ]
-        )
-        self._cache.clear()
-        return [rows[0]["job_id"] for rows in results if rows]
 
     # -- cache -----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ ADDED_COLUMNS = (
     ("jobs", "skipped_releases", "TEXT"),
     ("jobs", "notes", "TEXT"),
     ("jobs", "write_token", "TEXT"),
+    ("jobs", "worker", "TEXT"),
 )
 
 
