@@ -161,6 +161,32 @@ def test_a_lost_reply_after_the_job_was_written_still_runs_the_job(
     assert d1_live.fake.query("SELECT COUNT(*) AS n FROM jobs") == [{"n": 1}]
 
 
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        '"params": ["downloading"',  # the dispatcher's claim (the first such write)
+        "UPDATE jobs SET worker",  # the task taking the job
+        '"params": ["preparing"',  # the downloader: downloading → preparing
+        '"params": ["ready"',  # the downloader: preparing → ready
+    ],
+    ids=["claim", "take", "preparing", "ready"],
+)
+def test_a_transition_whose_reply_is_lost_twice_still_ends_ready_with_one_task(
+    live: Live, d1_live: D1OverHttp, fragment: str
+) -> None:
+    """D1 commits, the reply is lost, the executor resends and loses that reply too: the write
+    token makes the third attempt see its own success, so the job neither stalls (no task) nor
+    stops halfway as 'taken away'."""
+    d1_live.lose_reply[fragment] = 2
+
+    job = live.wait(live.fetch(SHAWSHANK).json["job_id"])
+
+    assert d1_live.lose_reply[fragment] == 0, "the fault must have been met"
+    assert job["status"] == "ready", f"{job}\n{live.downloader_log(job['job_id'])}"
+    log = (live.tmp_path / "logs" / f"{job['job_id']}.log").read_text()
+    assert log.count('"downloader started"') == 1  # one task for the job
+
+
 # (c) R2 part uploads failing ------------------------------------------------------------------------
 
 
