@@ -1,6 +1,6 @@
 """Download benchmark: our engine against NZBGet on the same server, NZB and connection count.
 
-    python -m bench.download [--size 1GiB] [--connections 8] [--runs 3]
+    python -m bench.download [--size 1GiB] [--connections 8] [--runs 3] [--tls]
 
 A random payload is served by ``nzbget --nserv`` (bound to 127.0.0.1, on-disk cache, warmed by one
 untimed download first) when nzbget is installed, else by our asyncio test server. Both clients run as
@@ -8,6 +8,12 @@ child processes so wall time, CPU seconds and peak RSS are measured the same way
 output's SHA-256 must equal the payload's. Prints medians and ``ratio_vs_nzbget`` (our wall time over
 NZBGet's: below 1 means we are faster). Targets: ratio ≤ 1.0 at 1 GiB / 8 connections, peak RSS
 ≤ 256 MiB whatever the payload size.
+
+``--tls`` also downloads through ``stunnel`` (Debian ``stunnel4``) in front of the same server, with
+a throw-away CA the client is given by ``ca_file``: once with sabctools' GIL-free TLS reads (the
+default) and once with Python's ``ssl`` reads (``NNTP_TLS_READS=python``), and prints
+``tls_vs_plain`` (our plain wall time over our TLS wall time: 1.0 means TLS costs nothing; target
+≥ 0.85) and ``unlocked_vs_python_ssl``.
 """
 
 from __future__ import annotations
@@ -97,11 +103,45 @@ def measured(command: list[str], **kwargs: object) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
 
 
-def ours(nzb: Path, port: int, connections: int, out: Path) -> Run:
+def ours(
+    nzb: Path,
+    port: int,
+    connections: int,
+    out: Path,
+    *,
+    ca_file: Path | None = None,
+    python_ssl: bool = False,
+) -> Run:
     shutil.rmtree(out, ignore_errors=True)
     url = f"nntp://127.0.0.1:{port}?connections={connections}"
+    if ca_file is not None:
+        url = f"nntps://127.0.0.1:{port}?connections={connections}&ca_file={ca_file}"
     command = [sys.executable, "-m", "downloader", "fetch", "--quiet", "--nzb", str(nzb)]
-    return measured([*command, "--server", url, "--out", str(out)], cwd=ROOT)
+    env = {**os.environ, "NNTP_TLS_READS": "python" if python_ssl else "unlocked"}
+    return measured([*command, "--server", url, "--out", str(out)], cwd=ROOT, env=env)
+
+
+def tls_front(plain_port: int, folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """``stunnel`` on a free port, terminating TLS for the news server on ``plain_port``."""
+    from tests.servers.tls import make_tls
+
+    stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
+    if stunnel is None:
+        raise SystemExit("--tls needs stunnel (apt-get install stunnel4)")
+    folder.mkdir(parents=True, exist_ok=True)
+    _, ca_file = make_tls(folder)
+    port = free_port()
+    config = folder / "stunnel.conf"
+    config.write_text(
+        "foreground = yes\npid =\n[nntps]\n"
+        f"accept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{plain_port}\n"
+        f"cert = {folder / 'server.pem'}\nkey = {folder / 'server.key'}\n"
+    )
+    child = subprocess.Popen(
+        [stunnel, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for_port(port)
+    return child, port, ca_file
 
 
 def nzbget_client(nzb: Path, port: int, connections: int, work: Path) -> Run:
@@ -203,6 +243,9 @@ def main() -> int:
     parser.add_argument(
         "--test-server", action="store_true", help="use our server even with nzbget"
     )
+    parser.add_argument(
+        "--tls", action="store_true", help="also download through stunnel (TLS) and compare"
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-download-"))
     data, payload = work / "data", work / "data" / "release" / "payload.bin"
@@ -233,6 +276,22 @@ def main() -> int:
             if use_nzbget
             else []
         )
+        tls_runs: list[Run] = []
+        python_ssl_runs: list[Run] = []
+        tls_ok = True
+        if args.tls:
+            front, tls_port, ca_file = tls_front(port, work / "tls")
+            try:
+                for _ in range(args.runs):
+                    out = work / "out-tls"
+                    tls_runs.append(ours(nzb, tls_port, args.connections, out, ca_file=ca_file))
+                    tls_ok = tls_ok and sha256_of(out / "payload.bin") == expected
+                    python_ssl_runs.append(
+                        ours(nzb, tls_port, args.connections, out, ca_file=ca_file, python_ssl=True)
+                    )
+            finally:
+                front.terminate()
+                front.wait()
     finally:
         stop()
     wall = statistics.median(run.wall for run in runs)
@@ -251,9 +310,23 @@ def main() -> int:
         )
         print(f"nzbget_peak_rss_MiB: {max(r.peak_rss for r in theirs) / MIB:.0f}")
         print(f"ratio_vs_nzbget: {wall / their_wall:.2f}")
+    if tls_runs:
+        tls_wall = statistics.median(run.wall for run in tls_runs)
+        python_wall = statistics.median(run.wall for run in python_ssl_runs)
+        shown = ", ".join(f"{r.wall:.2f}" for r in tls_runs)
+        print(f"ours_tls: wall {tls_wall:.2f} s (runs {shown}), via stunnel")
+        print(f"ours_tls_MB_per_s: {args.size / 1e6 / tls_wall:.0f}")
+        cpu = statistics.median(r.cpu for r in tls_runs) / (args.size / 1e9)
+        print(f"ours_tls_cpu_s_per_GB: {cpu:.2f}")
+        print(f"ours_tls_peak_rss_MiB: {max(r.peak_rss for r in tls_runs) / MIB:.0f}")
+        python_rss = max(r.peak_rss for r in python_ssl_runs) / MIB
+        print(f"ours_tls_python_ssl: wall {python_wall:.2f} s, peak RSS {python_rss:.0f} MiB")
+        print(f"tls_sha256_ok: {tls_ok}")
+        print(f"tls_vs_plain: {wall / tls_wall:.2f}")
+        print(f"unlocked_vs_python_ssl: {tls_wall / python_wall:.2f}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if got == expected else 1
+    return 0 if got == expected and tls_ok else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ the connection asks for CAPABILITIES and switches when ``MODE-READER`` is listed
 CAPABILITIES that answers AUTHINFO with 502 or 401 is told ``MODE READER`` then, and a 502 is
 never reported as a wrong password.
 
+TLS reads: Python's ``SSLSocket.recv_into`` holds the GIL for every 16 KiB record, so over TLS the
+connections' threads queue behind each other. When sabctools is linked against the same OpenSSL
+(``sabctools.openssl_linked``), reads go through ``sabctools.unlocked_ssl_recv_into``: the same
+``SSL_read`` with the GIL released, as SABnzbd 4 does. The socket is in timeout mode (non-blocking
+underneath), so an empty read says ``SSLWantReadError`` and we wait for the socket with ``select``.
+
 Pipelining: ``send_bodies`` writes several BODY commands in one packet; replies arrive in order and
 the decoder pairs them with the contexts we gave it. If the connection breaks, everything still in
 flight is handed back to the caller (``pending``) to be asked again elsewhere.
@@ -21,6 +27,8 @@ flight is handed back to the caller (``pending``) to be asked again elsewhere.
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import socket
 import ssl
 from collections.abc import Sequence
@@ -100,6 +108,8 @@ class NntpConnection:
         except BaseException:
             self.close()
             raise
+        if UNLOCKED_TLS and isinstance(sock, ssl.SSLSocket):
+            sock.setblocking(False)  # unlocked_ssl_recv_into takes non-blocking sockets only
 
     def _lists_mode_reader(self) -> bool:
         """Whether CAPABILITIES lists MODE-READER (servers without CAPABILITIES: no)."""
@@ -219,8 +229,23 @@ class NntpConnection:
     def _send(self, data: bytes) -> None:
         if self._sock is None:
             raise NntpError(f"{self.server.label}: not connected")
+        sock = self._sock
         try:
-            self._sock.sendall(data)
+            if sock.gettimeout() != 0.0:
+                sock.sendall(data)
+                return
+            sent = 0
+            while sent < len(data):  # a non-blocking TLS socket: send what fits, wait, go on
+                try:
+                    sent += sock.send(data[sent:])
+                except (BlockingIOError, ssl.SSLWantWriteError):
+                    self._wait(sock, read=False)
+                except ssl.SSLWantReadError:
+                    self._wait(sock, read=True)
+        except TimeoutError:
+            raise NntpError(
+                f"{self.server.label}: could not send for {self.timeout:g} s (timed out)"
+            ) from None
         except OSError as exc:
             raise NntpError(f"{self.server.label}: connection lost ({_reason(exc)})") from None
 
@@ -231,7 +256,7 @@ class NntpConnection:
             if not len(view):
                 raise NntpError(f"{self.server.label}: a reply overflowed the receive buffer")
             try:
-                count = self._sock.recv_into(view)
+                count = self._receive(self._sock, view)
             except TimeoutError:
                 raise NntpError(
                     f"{self.server.label}: no data for {self.timeout:g} s (timed out)"
@@ -241,6 +266,33 @@ class NntpConnection:
         if not count:
             raise NntpError(f"{self.server.label}: the server closed the connection")
         self._decoder.process(count)
+
+    def _receive(self, sock: socket.socket, view: memoryview) -> int:
+        if sock.gettimeout() != 0.0 or not isinstance(sock, ssl.SSLSocket):
+            return sock.recv_into(view)  # plain NNTP, or TLS until the login is done
+        while True:
+            try:
+                return int(sabctools.unlocked_ssl_recv_into(sock, view))
+            except ssl.SSLWantReadError:
+                self._wait(sock, read=True)
+            except ssl.SSLWantWriteError:  # a TLS 1.3 key update wants to write first
+                self._wait(sock, read=False)
+            except ssl.SSLZeroReturnError:
+                return 0  # the server closed the TLS session
+
+    def _wait(self, sock: socket.socket, *, read: bool) -> None:
+        """Wait until a non-blocking socket is ready, up to the connection's timeout."""
+        readers, writers = ([sock], []) if read else ([], [sock])
+        ready = select.select(readers, writers, [], self.timeout)
+        if not any(ready):
+            raise TimeoutError
+
+
+#: GIL-free TLS reads (see the module docstring); off when sabctools has its own OpenSSL, or when
+#: ``NNTP_TLS_READS=python`` asks for Python's own (a diagnostic: ``bench/download.py --tls``).
+UNLOCKED_TLS = bool(getattr(sabctools, "openssl_linked", False)) and (
+    os.environ.get("NNTP_TLS_READS", "unlocked") != "python"
+)
 
 
 def _line(response: sabctools.NNTPResponse) -> str:

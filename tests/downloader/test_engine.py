@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sabctools
 
 from downloader.errors import DownloadError
+from downloader.usenet import nntp
 from downloader.usenet.engine import DownloadResult, Engine
 from downloader.usenet.nntp import NntpConnection
 from downloader.usenet.nzb import parse_nzb
@@ -52,6 +54,35 @@ def test_download_over_tls_with_login_and_pipelining_is_byte_identical(
     assert server.stats.max_pipelined > 1
     assert sum(server.stats.bodies.values()) == len(release.articles)  # nothing fetched twice
     assert seen[-1].done_bytes == seen[-1].total_bytes == parse_nzb(release.nzb).bytes
+
+
+@pytest.mark.skipif(not nntp.UNLOCKED_TLS, reason="sabctools is not linked to Python's OpenSSL")
+def test_tls_bodies_are_read_without_the_gil(
+    release: Release,
+    serve: Serve,
+    out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over TLS the bodies go through sabctools' GIL-free ``SSL_read`` (SABnzbd 4's speed-up),
+    on the non-blocking socket it needs, and the result is the same bytes."""
+    calls: list[int] = []
+    real = sabctools.unlocked_ssl_recv_into
+
+    def counting(sock: Any, buffer: Any) -> int:
+        count = int(real(sock, buffer))
+        calls.append(count)
+        return count
+
+    monkeypatch.setattr(sabctools, "unlocked_ssl_recv_into", counting)
+    context, ca_file = make_tls(tmp_path)
+    server = serve(release, username="alice", password="s3cret!", tls=context)
+    url = server.url("alice", "s3cret!", connections=2, ca_file=ca_file)
+
+    result = Engine([parse_server(url)], FAST).download(parse_nzb(release.nzb).files, out)
+
+    assert_identical(result, FILES)
+    assert sum(calls) > sum(len(body) for body in release.articles.values())
 
 
 def test_an_untrusted_certificate_is_refused(
