@@ -58,8 +58,9 @@ LEFT_TO_DEFAULT = {
     "SQLITE_PATH": "local only: production runs JOB_STORE=d1",
     "R2_CREATE_BUCKET": "local only: Terraform creates the bucket; never create buckets against R2",
     "STREAM_URL_SECONDS": "the code's 4 h default is the product decision (README), not per deployment",
-    "STALE_JOB_MINUTES": "the code's default (30 min) is tied to the downloader's 10 s heartbeat",
+    "STALE_JOB_MINUTES": "the code's default (30 min) is tied to the downloader's 1-minute heartbeat",
     "PURGE_AFTER_DAYS": "the code's default (30 days) is the product decision (README)",
+    "NNTP_TLS_READS": "a diagnostic for bench/download.py --tls; production reads TLS GIL-free",
 }
 
 #: Set per task by the dispatcher (RunTask container overrides), never in the task definition.
