@@ -1,18 +1,26 @@
 """Movies on Demand API: routes of docs/API_CONTRACT.yml, each parse → service → response.
 
 Business rules live in ``chalicelib``; this module only wires HTTP to it. boto3 is never imported at
-module level (here or by what this imports) so discovery cold starts stay fast.
+module level (here or by what this imports) so discovery cold starts stay fast, and each route loads its
+service, adapters and models on first use (``chalicelib.bootstrap``): ``bench/cold_start.py``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+#: No pydantic plugins are used; without this, building the first model scans every installed
+#: distribution's entry points for one (~17 ms of a cold start's first answer).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, Response, SQSEvent
 
 from chalicelib import bootstrap, validation, web
-from chalicelib.services.discovery import LIST_TTL, SEARCH_TTL
-from chalicelib.settings import JOBS_QUEUE_NAME
+
+#: The SQS queue the dispatcher Lambda consumes. Chalice reads it when packaging (the event source
+#: mapping is generated from it), so it is a module constant rather than a runtime setting.
+JOBS_QUEUE_NAME = os.environ.get("JOBS_QUEUE_NAME", "movies-on-demand-jobs")
 
 app = Chalice(app_name="movies-on-demand")
 app.api.cors = web.cors_config()
@@ -44,21 +52,24 @@ def health() -> Response:
 def search_movies() -> Response:
     query = validation.parse_query(_param("query"))
     page = validation.parse_page(_param("page"))
-    return web.ok(bootstrap.container().discovery.search(query, page), cache_seconds=SEARCH_TTL)
+    discovery = bootstrap.container().discovery
+    return web.ok(discovery.search(query, page), cache_seconds=discovery.SEARCH_TTL)
 
 
 @app.route(f"{API}/popular", methods=["GET"])
 @guard
 def popular_movies() -> Response:
     page = validation.parse_page(_param("page"))
-    return web.ok(bootstrap.container().discovery.popular(page), cache_seconds=LIST_TTL)
+    discovery = bootstrap.container().discovery
+    return web.ok(discovery.popular(page), cache_seconds=discovery.LIST_TTL)
 
 
 @app.route(f"{API}/top", methods=["GET"])
 @guard
 def top_movies() -> Response:
     page = validation.parse_page(_param("page"))
-    return web.ok(bootstrap.container().discovery.top_rated(page), cache_seconds=LIST_TTL)
+    discovery = bootstrap.container().discovery
+    return web.ok(discovery.top_rated(page), cache_seconds=discovery.LIST_TTL)
 
 
 @app.route(f"{API}/movies/{{id}}", methods=["GET"])
@@ -73,7 +84,8 @@ def movie_details(id: str) -> Response:
 def similar_movies(id: str) -> Response:
     movie_id = validation.parse_movie_id(id)
     page = validation.parse_page(_param("page"))
-    return web.ok(bootstrap.container().discovery.similar(movie_id, page), cache_seconds=LIST_TTL)
+    discovery = bootstrap.container().discovery
+    return web.ok(discovery.similar(movie_id, page), cache_seconds=discovery.LIST_TTL)
 
 
 @app.route(f"{API}/movies/{{id}}/releases", methods=["GET"])

@@ -14,46 +14,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chalicelib import __version__
-from chalicelib.adapters import builders
-from chalicelib.adapters.dispatch import (
-    EcsLauncher,
-    JobQueue,
-    LocalQueue,
-    ProcessLauncher,
-    SqsQueue,
-    TaskLauncher,
-)
-from chalicelib.adapters.newznab import NewznabClient
-from chalicelib.adapters.objects import ObjectStore
-from chalicelib.adapters.store import Executor, JobStore
-from chalicelib.adapters.store.records import MovieMetadata
-from chalicelib.adapters.tmdb import POSTER_SIZE, TmdbClient, image_url
-from chalicelib.cache import TTLCache
-from chalicelib.errors import ApiError
-from chalicelib.logs import SERVICE, logger
-from chalicelib.models import Health
-from chalicelib.services.cleanup import CleanupService
-from chalicelib.services.discovery import Discovery
-from chalicelib.services.dispatch import Dispatcher
-from chalicelib.services.fetch import FetchService
-from chalicelib.services.jobs import JobsService
-from chalicelib.services.stats import StatsService
-from chalicelib.services.stream import StreamService
-from chalicelib.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.dispatch import JobQueue, TaskLauncher
+    from chalicelib.adapters.newznab import NewznabClient
+    from chalicelib.adapters.objects import ObjectStore
+    from chalicelib.adapters.store import Executor, JobStore
+    from chalicelib.adapters.store.records import MovieMetadata
+    from chalicelib.cache import TTLCache
+    from chalicelib.models import Health
+    from chalicelib.services.cleanup import CleanupService
+    from chalicelib.services.discovery import Discovery
+    from chalicelib.services.dispatch import Dispatcher
+    from chalicelib.services.fetch import FetchService
+    from chalicelib.services.jobs import JobsService
     from chalicelib.services.releases import ReleasesService
+    from chalicelib.services.stats import StatsService
+    from chalicelib.services.stream import StreamService
+    from chalicelib.settings import Settings
 
 
 class Container:
     """The services of one process, built from one ``Settings``."""
 
     def __init__(self, settings: Settings) -> None:
+        from chalicelib.cache import TTLCache
+
         self.settings = settings
         self.cache: TTLCache[object] = TTLCache(max_entries=2048)
 
     @cached_property
     def discovery(self) -> Discovery:
+        from chalicelib.adapters.tmdb import TmdbClient
+        from chalicelib.services.discovery import Discovery
+
         settings = self.settings
         tmdb = TmdbClient(
             settings.tmdb_api_key(),
@@ -66,6 +60,8 @@ class Container:
 
     @cached_property
     def indexer(self) -> NewznabClient:
+        from chalicelib.adapters import builders
+
         return builders.indexer(self.settings)
 
     @cached_property
@@ -81,6 +77,8 @@ class Container:
 
     @cached_property
     def fetch(self) -> FetchService:
+        from chalicelib.services.fetch import FetchService
+
         return FetchService(
             self.store,
             self.queue,
@@ -92,26 +90,39 @@ class Container:
 
     @cached_property
     def executor(self) -> Executor:
+        from chalicelib.adapters import builders
+
         return builders.job_executor(self.settings)
 
     @cached_property
     def store(self) -> JobStore:
+        from chalicelib.adapters import builders
+
         return builders.job_store(self.settings, self.executor)
 
     @cached_property
     def objects(self) -> ObjectStore:
+        from chalicelib.adapters import builders
+
         return builders.object_store(self.settings)
 
     @cached_property
     def jobs(self) -> JobsService:
+        from chalicelib.services.jobs import JobsService
+
         return JobsService(self.store)
 
     @cached_property
     def stats(self) -> StatsService:
+        from chalicelib.services.stats import StatsService
+
         return StatsService(self.store)
 
     @cached_property
     def stream(self) -> StreamService:
+        from chalicelib.adapters.tmdb import POSTER_SIZE, image_url
+        from chalicelib.services.stream import StreamService
+
         return StreamService(
             self.store,
             self.objects,
@@ -123,6 +134,8 @@ class Container:
 
     @cached_property
     def cleanup(self) -> CleanupService:
+        from chalicelib.services.cleanup import CleanupService
+
         return CleanupService(
             self.store,
             self.objects,
@@ -134,6 +147,8 @@ class Container:
 
     @cached_property
     def launcher(self) -> TaskLauncher:
+        from chalicelib.adapters.dispatch import EcsLauncher, ProcessLauncher
+
         settings = self.settings
         if settings.DISPATCH == "local":
             return ProcessLauncher(Path(settings.SQLITE_PATH).parent / "logs")
@@ -149,15 +164,23 @@ class Container:
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
+        from chalicelib.services.dispatch import Dispatcher
+
         return Dispatcher(self.store, self.launcher)
 
     @cached_property
     def queue(self) -> JobQueue:
+        from chalicelib.adapters.dispatch import LocalQueue, SqsQueue
+
         if self.settings.DISPATCH == "local":
             return LocalQueue(self.dispatcher.handle)
         return SqsQueue(self.settings.jobs_queue_url())
 
     def _movie_metadata(self, movie_id: int) -> MovieMetadata | None:
+        from chalicelib.adapters.store.records import MovieMetadata
+        from chalicelib.errors import ApiError
+        from chalicelib.logs import logger
+
         """Title and poster for the watch history; history must not fail because TMDB does."""
         try:
             movie = self.discovery.movie(movie_id)
@@ -176,6 +199,9 @@ class Container:
         )
 
     def health(self) -> Health:
+        from chalicelib.logs import SERVICE
+        from chalicelib.models import Health
+
         return Health(status="ok", service=SERVICE, version=__version__, stage=self.settings.STAGE)
 
 
@@ -188,6 +214,8 @@ def container() -> Container:
     global _container
     with _lock:
         if _container is None:
+            from chalicelib.settings import load_settings
+
             _container = Container(load_settings())
         return _container
 

@@ -2,6 +2,8 @@
 
 Powertools' Logger writes one JSON object per line (CloudWatch Logs Insights can query the keys);
 loggers created with the same service name share one handler, so modules simply import ``logger``.
+Powertools is imported when the first line is written, not when a module imports ``logger``: a cold
+Lambda's ``import app`` stays cheap (``bench/cold_start.py``).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
 
 SERVICE = "movies-on-demand"
 
@@ -56,22 +59,44 @@ def current_secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-class ScrubbingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter with credentials removed from the finished line.
+def _service_logger() -> Logger:
+    """Powertools' Logger with its JSON formatter scrubbing credentials from the finished line.
 
     Scrubbing the formatted text (rather than the message) also covers exception messages and
     tracebacks, which quote whatever a library put in them.
     """
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-    def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record), current_secrets())
+    class ScrubbingFormatter(LambdaPowertoolsFormatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return scrub(super().format(record), current_secrets())
+
+    return Logger(
+        service=SERVICE,
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        logger_formatter=ScrubbingFormatter(),
+    )
 
 
-logger = Logger(
-    service=SERVICE,
-    level=os.environ.get("LOG_LEVEL", "INFO"),
-    logger_formatter=ScrubbingFormatter(),
-)
+class _LazyLogger:
+    """Stands in for the service's ``Logger`` until first used, then forwards everything to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logger: Logger | None = None
+
+    def _get(self) -> Logger:
+        with self._lock:
+            if self._logger is None:
+                self._logger = _service_logger()
+            return self._logger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+logger = cast("Logger", _LazyLogger())
 
 
 def redact_url(url: str) -> str:

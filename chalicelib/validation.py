@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.jobs import ACTIVE_STATUSES, LISTABLE_STATUSES, JobStatus, is_job_id
 from chalicelib.errors import InvalidInput, validation_problems
-from chalicelib.models import FetchRequest
+
+if TYPE_CHECKING:
+    from chalicelib.models import FetchRequest
 
 MAX_PAGE = 500
 MAX_MOVIE_ID = 2_147_483_647
@@ -143,6 +144,10 @@ def parse_fetch_request(raw_body: bytes | None, content_type: str | None) -> Fet
         raise InvalidInput("request body must be a JSON object") from None
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object")
+    from pydantic import ValidationError  # the models load with the route that needs them
+
+    from chalicelib.models import FetchRequest
+
     try:
         request = FetchRequest.model_validate(data)
     except ValidationError as exc:

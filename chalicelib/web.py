@@ -14,14 +14,15 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from chalice.app import CORSConfig, Request, Response
-from pydantic import BaseModel
 
 from chalicelib.errors import ApiError, InternalError, Unauthorized
 from chalicelib.logs import current_secrets, logger, scrub
-from chalicelib.metrics import record_request
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -60,7 +61,7 @@ def ok(
     ``cache_seconds`` lets browsers and CDNs reuse public data; ``retry_after`` tells pollers of work
     in progress when to come back (the job store's request budget is finite).
     """
-    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    payload = body if isinstance(body, dict) else body.model_dump(mode="json")
     headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if cache_seconds:
         headers["Cache-Control"] = f"public, max-age={cache_seconds}"
@@ -134,6 +135,9 @@ def log_requests(event: Request, get_response: Callable[[Request], Response]) ->
         body = response.body if isinstance(response.body, dict) else {}
         code = body.get("code") if response.status_code >= 400 else None
         logger.info("request", extra={"status": response.status_code, "duration_ms": elapsed})
+        # Powertools' metrics load with the first request, not with ``import app``.
+        from chalicelib.metrics import record_request
+
         record_request(event.path, event.method, response.status_code, code, elapsed)
         return response
     finally:

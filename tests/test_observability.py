@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import cast
 
 import boto3
 import pytest
@@ -11,9 +14,11 @@ import responses
 from moto import mock_aws
 from mypy_boto3_s3 import S3Client
 
+from bench import cold_start
 from chalicelib import bootstrap
 from chalicelib.adapters.dispatch import EcsLauncher, LaunchFailed, SqsQueue
 from chalicelib.domain.dispatch import JobMessage
+from sandbox import tmdb as tmdb_stand_in
 from tests.conftest import (
     R2_BUCKET,
     R2_SECRET,
@@ -79,6 +84,46 @@ def test_importing_the_app_does_not_load_boto3() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+COLD_JOB = "job_1700000000000_abcdefghij"
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "parameters", "status"),
+    [
+        ("/popular", "/popular", None, 200),
+        (
+            "/jobs/{jobId}",
+            "/jobs/job_1700000000000_abcdefghij",
+            {"jobId": "job_1700000000000_abcdefghij"},
+            404,
+        ),
+    ],
+)
+def test_a_cold_lambda_loads_only_what_its_first_route_uses(
+    tmp_path: Path, route: str, path: str, parameters: dict[str, str] | None, status: int
+) -> None:
+    """Fresh processes, as a cold Lambda: ``import app`` loads none of the heavy libraries, and a
+    discovery or job answer never loads boto3 (bench/cold_start.py times the same thing)."""
+    stand_in = tmdb_stand_in.start("cold-token")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TMDB_", "JOB_", "DISPATCH"))},
+        "TMDB_API_KEY": "cold-token",
+        "TMDB_BASE_URL": stand_in.url,
+        "SQLITE_PATH": str(tmp_path / "jobs.sqlite3"),
+    }
+    try:
+        imported = cold_start.run_child("import app", None, env)
+        answered = cold_start.run_child(
+            "import app", cold_start.proxy_event(API + route, API + path, parameters), env
+        )
+    finally:
+        stand_in.stop()
+
+    assert imported["loaded"] == []
+    assert answered["status"] == status
+    assert "boto3" not in cast(list[str], answered["loaded"])
 
 
 def test_each_r2_call_is_logged_and_counted_with_its_status(

@@ -4,14 +4,18 @@ The API's composition root (``chalicelib.bootstrap``) and the downloader's wirin
 (``downloader.wiring``) each build these from one ``Settings``; the rules for how (which job store
 backend, which R2 endpoint, which credentials) live here once. Credentials are read when a builder
 runs, so a missing one fails only what needs it, with a ``ConfigurationError`` naming the setting.
+Each builder imports its adapter when it runs, so a cold Lambda loads only what its route uses.
 """
 
 from __future__ import annotations
 
-from chalicelib.adapters.newznab import NewznabClient
-from chalicelib.adapters.objects import ObjectStore
-from chalicelib.adapters.store import Executor, JobStore
-from chalicelib.settings import Settings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.newznab import NewznabClient
+    from chalicelib.adapters.objects import ObjectStore
+    from chalicelib.adapters.store import Executor, JobStore
+    from chalicelib.settings import Settings
 
 
 def job_executor(settings: Settings) -> Executor:
@@ -32,10 +36,14 @@ def job_executor(settings: Settings) -> Executor:
 
 
 def job_store(settings: Settings, executor: Executor | None = None) -> JobStore:
+    from chalicelib.adapters.store import JobStore
+
     return JobStore(executor or job_executor(settings), cache_seconds=settings.JOB_CACHE_SECONDS)
 
 
 def object_store(settings: Settings) -> ObjectStore:
+    from chalicelib.adapters.objects import ObjectStore
+
     access_key_id, secret = settings.r2_credentials()
     return ObjectStore(
         bucket=settings.R2_BUCKET,
@@ -47,6 +55,8 @@ def object_store(settings: Settings) -> ObjectStore:
 
 
 def indexer(settings: Settings) -> NewznabClient:
+    from chalicelib.adapters.newznab import NewznabClient
+
     return NewznabClient(
         settings.nzbgeek_api_key(),
         base_url=settings.NZBGEEK_BASE_URL,

@@ -32,6 +32,10 @@ class NoJobs:
 
 
 class Discovery:
+    #: How long a list or a search answer may be reused (here and by HTTP caches: Cache-Control).
+    LIST_TTL = LIST_TTL
+    SEARCH_TTL = SEARCH_TTL
+
     def __init__(
         self, tmdb: TmdbClient, cache: TTLCache[object], jobs: JobStatusSource | None = None
     ) -> None:
