@@ -8,7 +8,7 @@ and what was expected, never with the value itself: several settings are secrets
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -157,6 +157,11 @@ class Settings(BaseModel):
 SECRET_ARN_SUFFIX = "_SECRET_ARN"
 
 
+#: Set (to the extension's port) where the function has the AWS Parameters and Secrets Lambda
+#: Extension layer (``var.secrets_extension_layer_arn``): secrets then come over loopback HTTP.
+EXTENSION_PORT_ENV = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
+
+
 def resolve_secret_arns(environ: MutableMapping[str, str] | None = None) -> None:
     """Read each ``<SETTING>_SECRET_ARN`` into ``<SETTING>`` once, at cold start.
 
@@ -165,6 +170,10 @@ def resolve_secret_arns(environ: MutableMapping[str, str] | None = None) -> None
     already present wins (local runs, tests). Only the known credential settings are resolved, and a
     secret that cannot be read is logged by name and left unset: the endpoints that need it then
     answer 500 naming the setting, while health and the rest keep working.
+
+    With the Parameters and Secrets extension the secrets are one loopback GET each and boto3 is
+    never imported (importing it is the largest part of a cold start: ``bench/cold_start.py``), so
+    routes that do not touch R2, SQS or ECS never load it; without the extension, boto3 reads them.
     """
     env = os.environ if environ is None else environ
     wanted = [
@@ -172,19 +181,46 @@ def resolve_secret_arns(environ: MutableMapping[str, str] | None = None) -> None
     ]
     if not wanted:
         return
-    import boto3  # only deployed Lambdas get here; keeps boto3 out of local cold starts
-
-    client: Any = boto3.client("secretsmanager")
+    read = _extension_reader(env) or _boto3_reader()
     for name in wanted:
         try:
-            value = client.get_secret_value(SecretId=env[name + SECRET_ARN_SUFFIX])["SecretString"]
+            value = read(env[name + SECRET_ARN_SUFFIX])
         except Exception as exc:  # any failure means the same: the setting stays unset
             logger.error(
                 "could not read a secret", extra={"setting": name, "error": type(exc).__name__}
             )
             continue
         if value:
-            env[name] = str(value)
+            env[name] = value
+
+
+def _boto3_reader() -> Callable[[str], str]:
+    import boto3  # only deployed Lambdas without the extension get here
+
+    client: Any = boto3.client("secretsmanager")
+    return lambda arn: str(client.get_secret_value(SecretId=arn)["SecretString"])
+
+
+def _extension_reader(env: Mapping[str, str]) -> Callable[[str], str] | None:
+    """GET ``/secretsmanager/get`` on the extension's loopback port, authenticated by the
+    function's session token, as AWS documents; None where the extension is not configured."""
+    port, token = env.get(EXTENSION_PORT_ENV), env.get("AWS_SESSION_TOKEN")
+    if not port or not token:
+        return None
+    import json
+    import urllib.parse
+    import urllib.request
+
+    def read(arn: str) -> str:
+        query = urllib.parse.urlencode({"secretId": arn})
+        request = urllib.request.Request(
+            f"http://localhost:{int(port)}/secretsmanager/get?{query}",
+            headers={"X-Aws-Parameters-Secrets-Token": token},
+        )
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return str(json.loads(reply.read())["SecretString"])
+
+    return read
 
 
 def load_settings() -> Settings:

@@ -263,9 +263,23 @@ def test_credentials_travel_only_as_secrets() -> None:
         assert body["environment"] == [
             {
                 "variables": "${merge(local.lambda_environment, "
-                f"local.lambda_secret_environment.{function})}}"
+                f"local.lambda_secret_environment.{function}, "
+                "local.secrets_extension_environment)}"
             }
         ]
+        assert body["layers"] == "${local.lambda_layers}"
+
+
+def test_the_secrets_extension_layer_comes_with_the_port_the_code_reads() -> None:
+    """Set, the layer and PARAMETERS_SECRETS_EXTENSION_HTTP_PORT go together (the code reads the
+    secrets over loopback only when the port is set); unset, neither."""
+    from chalicelib.settings import EXTENSION_PORT_ENV
+
+    assert default("secrets_extension_layer_arn") == ""
+    assert module().locals["lambda_layers"] == "${compact([var.secrets_extension_layer_arn])}"
+    environment = module().locals["secrets_extension_environment"]
+    assert 'var.secrets_extension_layer_arn == ""' in environment
+    assert f'{EXTENSION_PORT_ENV} = "2773"' in environment
 
 
 # --- the Chalice part: SQS → dispatcher, the schedule, the generated file -------------------------

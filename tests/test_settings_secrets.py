@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -14,6 +22,7 @@ from chalicelib.settings import load_settings, resolve_secret_arns
 from tests.conftest import LogCapture
 
 TOKEN = "tmdb-token-from-secrets-manager-91c2"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -76,3 +85,86 @@ def test_only_credential_settings_are_resolved(secrets: Any) -> None:
     resolve_secret_arns(environ)
 
     assert "TMDB_BASE_URL" not in environ
+
+
+class SecretsExtension:
+    """The AWS Parameters and Secrets Lambda Extension's loopback API, as AWS documents it."""
+
+    def __init__(self, secrets: dict[str, str], session_token: str) -> None:
+        self.asked: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                arn = parse_qs(url.query).get("secretId", [""])[0]
+                outer.asked.append(arn)
+                if self.headers.get("X-Aws-Parameters-Secrets-Token") != session_token:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                if url.path != "/secretsmanager/get" or arn not in secrets:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                body = json.dumps({"ARN": arn, "SecretString": secrets[arn]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+
+ARN = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:mod/tmdb-AbCdEf"
+
+
+def test_with_the_extension_secrets_come_over_loopback_and_boto3_is_never_loaded(
+    tmp_path: Path,
+) -> None:
+    extension = SecretsExtension({ARN: TOKEN}, session_token="session-token-1")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TMDB_", "AWS_"))},
+        "TMDB_API_KEY_SECRET_ARN": ARN,
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(extension.port),
+        "AWS_SESSION_TOKEN": "session-token-1",
+        "SQLITE_PATH": str(tmp_path / "jobs.sqlite3"),
+    }
+    probe = (
+        "import sys; from chalicelib.settings import load_settings; "
+        "print(load_settings().tmdb_api_key(), 'boto3' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    extension.server.shutdown()
+
+    assert done.stdout.split() == [TOKEN, "False"]
+    assert extension.asked == [ARN]
+
+
+def test_an_extension_that_refuses_leaves_the_setting_unset_and_says_which(
+    logs: LogCapture,
+) -> None:
+    extension = SecretsExtension({ARN: TOKEN}, session_token="the-real-session-token")
+    environ = {
+        "TMDB_API_KEY_SECRET_ARN": ARN,
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(extension.port),
+        "AWS_SESSION_TOKEN": "a-stale-session-token",
+    }
+
+    resolve_secret_arns(environ)
+    extension.server.shutdown()
+
+    assert "TMDB_API_KEY" not in environ
+    (line,) = logs.lines("could not read a secret")
+    assert line["setting"] == "TMDB_API_KEY"
+    assert "a-stale-session-token" not in logs.text

@@ -40,8 +40,12 @@ resource "aws_lambda_function" "api_handler" {
   role          = aws_iam_role.lambda["api_handler"].arn
 
   environment {
-    variables = merge(local.lambda_environment, local.lambda_secret_environment.api_handler)
+    variables = merge(
+      local.lambda_environment, local.lambda_secret_environment.api_handler, local.secrets_extension_environment
+    )
   }
+
+  layers = local.lambda_layers
 
   logging_config {
     log_format = "Text"
@@ -60,8 +64,12 @@ resource "aws_lambda_function" "dispatch_jobs" {
   role          = aws_iam_role.lambda["dispatch_jobs"].arn
 
   environment {
-    variables = merge(local.lambda_environment, local.lambda_secret_environment.dispatch_jobs)
+    variables = merge(
+      local.lambda_environment, local.lambda_secret_environment.dispatch_jobs, local.secrets_extension_environment
+    )
   }
+
+  layers = local.lambda_layers
 
   logging_config {
     log_format = "Text"
@@ -80,8 +88,12 @@ resource "aws_lambda_function" "cleanup" {
   role          = aws_iam_role.lambda["cleanup"].arn
 
   environment {
-    variables = merge(local.lambda_environment, local.lambda_secret_environment.cleanup)
+    variables = merge(
+      local.lambda_environment, local.lambda_secret_environment.cleanup, local.secrets_extension_environment
+    )
   }
+
+  layers = local.lambda_layers
 
   logging_config {
     log_format = "Text"

@@ -57,6 +57,13 @@ locals {
     NZBGEEK_BASE_URL             = var.nzbgeek_base_url
   }
 
+  # With the Parameters and Secrets extension layer the functions read their secrets over loopback
+  # HTTP and never import boto3 for them (chalicelib/settings.py resolve_secret_arns).
+  lambda_layers = compact([var.secrets_extension_layer_arn])
+  secrets_extension_environment = (
+    var.secrets_extension_layer_arn == "" ? {} : { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT = "2773" }
+  )
+
   # The Lambda functions (API, dispatcher, cleanup) add what sending jobs and starting tasks need.
   lambda_environment = merge(local.shared_environment, local.lambda_only_environment)
   lambda_only_environment = {

@@ -169,6 +169,17 @@ variable "secret_recovery_window_days" {
 
 # --- API Gateway and Lambda ---------------------------------------------------------------------
 
+variable "secrets_extension_layer_arn" {
+  description = "ARN of the AWS Parameters and Secrets Lambda Extension layer for this region and CPU architecture (AWS lists them per region). Set, the functions read their secrets over loopback HTTP and a cold start never imports boto3 for them; empty, they read them with boto3."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.secrets_extension_layer_arn == "" || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:AWS-Parameters-and-Secrets-Lambda-Extension[A-Za-z0-9-]*:[0-9]+$", var.secrets_extension_layer_arn))
+    error_message = "secrets_extension_layer_arn must be an AWS-Parameters-and-Secrets-Lambda-Extension layer version ARN, or empty."
+  }
+}
+
 variable "api_throttle_rate_limit" {
   description = "API Gateway steady-state limit, requests per second for the whole stage. Every job/stream request costs a D1 call from a budget of ~4/s per token."
   type        = number
