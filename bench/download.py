@@ -13,7 +13,12 @@ NZBGet's: below 1 means we are faster). Targets: ratio ≤ 1.0 at 1 GiB / 8 conn
 a throw-away CA the client is given by ``ca_file``: once with sabctools' GIL-free TLS reads (the
 default) and once with Python's ``ssl`` reads (``NNTP_TLS_READS=python``), and prints
 ``tls_vs_plain`` (our plain wall time over our TLS wall time: 1.0 means TLS costs nothing; target
-≥ 0.85) and ``unlocked_vs_python_ssl``.
+≥ 0.85) and ``unlocked_vs_python_ssl``; with nzbget, NZBGet downloads through the same TLS front
+(``Server1.Encryption``, the same CA) for ``ratio_tls_vs_nzbget_tls``.
+
+Every mode also runs ``bench/raw_fetch.py`` (a reader that only receives the BODY replies, same
+server, connections and pipelining) and prints ``ours_vs_raw_fetch`` (raw wall time over ours;
+target ≥ 0.85), over TLS too.
 """
 
 from __future__ import annotations
@@ -121,6 +126,13 @@ def ours(
     return measured([*command, "--server", url, "--out", str(out)], cwd=ROOT, env=env)
 
 
+def raw_fetch(nzb: Path, port: int, connections: int, *, ca_file: Path | None = None) -> Run:
+    """The receive-only reference (``bench/raw_fetch.py``) on the same server and connections."""
+    command = [sys.executable, "-m", "bench.raw_fetch", "--nzb", str(nzb), "--port", str(port)]
+    command += ["--connections", str(connections)]
+    return measured(command + (["--ca-file", str(ca_file)] if ca_file else []), cwd=ROOT)
+
+
 def tls_front(plain_port: int, folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
     """``stunnel`` on a free port, terminating TLS for the news server on ``plain_port``."""
     from tests.servers.tls import make_tls
@@ -144,9 +156,22 @@ def tls_front(plain_port: int, folder: Path) -> tuple[subprocess.Popen[bytes], i
     return child, port, ca_file
 
 
-def nzbget_client(nzb: Path, port: int, connections: int, work: Path) -> Run:
+def nzbget_client(
+    nzb: Path, port: int, connections: int, work: Path, *, ca_file: Path | None = None
+) -> Run:
     shutil.rmtree(work, ignore_errors=True)
-    options = {
+    tls: dict[str, object] = (
+        # The throw-away certificate names "localhost" (NZBGet checks the name, not the address).
+        {
+            "Server1.Encryption": "yes",
+            "Server1.Host": "localhost",
+            "CertStore": ca_file,
+            "CertCheck": "yes",
+        }
+        if ca_file
+        else {}
+    )
+    options: dict[str, object] = {
         "MainDir": work,
         "DestDir": work / "dst",
         "InterDir": work / "inter",
@@ -169,6 +194,7 @@ def nzbget_client(nzb: Path, port: int, connections: int, work: Path) -> Run:
         "DupeCheck": "no",
         "HealthCheck": "none",
         "DirectRename": "no",
+        **tls,
     }
     command = ["nzbget", "-n"]
     for name, value in options.items():
@@ -271,6 +297,7 @@ def main() -> int:
         ours(nzb, port, args.connections, work / "out")  # warms the server's cache
         runs = [ours(nzb, port, args.connections, work / "out") for _ in range(args.runs)]
         got = sha256_of(work / "out" / "payload.bin")
+        raw_runs = [raw_fetch(nzb, port, args.connections) for _ in range(args.runs)]
         theirs = (
             [nzbget_client(nzb, port, args.connections, work / "nzbget") for _ in range(args.runs)]
             if use_nzbget
@@ -278,6 +305,8 @@ def main() -> int:
         )
         tls_runs: list[Run] = []
         python_ssl_runs: list[Run] = []
+        raw_tls_runs: list[Run] = []
+        nzbget_tls_runs: list[Run] = []
         tls_ok = True
         if args.tls:
             front, tls_port, ca_file = tls_front(port, work / "tls")
@@ -289,6 +318,13 @@ def main() -> int:
                     python_ssl_runs.append(
                         ours(nzb, tls_port, args.connections, out, ca_file=ca_file, python_ssl=True)
                     )
+                    raw_tls_runs.append(raw_fetch(nzb, tls_port, args.connections, ca_file=ca_file))
+                    if use_nzbget:
+                        nzbget_tls_runs.append(
+                            nzbget_client(
+                                nzb, tls_port, args.connections, work / "nzbget", ca_file=ca_file
+                            )
+                        )
             finally:
                 front.terminate()
                 front.wait()
@@ -300,6 +336,9 @@ def main() -> int:
     print(f"ours_cpu_s_per_GB: {statistics.median(r.cpu for r in runs) / (args.size / 1e9):.2f}")
     print(f"ours_peak_rss_MiB: {max(r.peak_rss for r in runs) / MIB:.0f}")
     print(f"sha256_ok: {got == expected}")
+    raw_wall = statistics.median(run.wall for run in raw_runs)
+    print(f"raw_fetch: wall {raw_wall:.2f} s (receive only: no decode, no writes)")
+    print(f"ours_vs_raw_fetch: {raw_wall / wall:.2f}")
     if theirs:
         their_wall = statistics.median(run.wall for run in theirs)
         print(
@@ -322,6 +361,15 @@ def main() -> int:
         python_rss = max(r.peak_rss for r in python_ssl_runs) / MIB
         print(f"ours_tls_python_ssl: wall {python_wall:.2f} s, peak RSS {python_rss:.0f} MiB")
         print(f"tls_sha256_ok: {tls_ok}")
+        raw_tls_wall = statistics.median(run.wall for run in raw_tls_runs)
+        print(f"raw_fetch_tls: wall {raw_tls_wall:.2f} s")
+        print(f"ours_tls_vs_raw_fetch_tls: {raw_tls_wall / tls_wall:.2f}")
+        if nzbget_tls_runs:
+            nzbget_tls_wall = statistics.median(run.wall for run in nzbget_tls_runs)
+            nzbget_tls_rss = max(r.peak_rss for r in nzbget_tls_runs) / MIB
+            print(f"nzbget_tls: wall {nzbget_tls_wall:.2f} s, peak RSS {nzbget_tls_rss:.0f} MiB")
+            print(f"ratio_tls_vs_nzbget_tls: {tls_wall / nzbget_tls_wall:.2f}")
+        print("sabnzbd: not measured (no Debian package, not on PyPI: not installable here)")
         print(f"tls_vs_plain: {wall / tls_wall:.2f}")
         print(f"unlocked_vs_python_ssl: {tls_wall / python_wall:.2f}")
     if not args.work:
