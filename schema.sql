@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at TEXT NOT NULL,
     ready_at TEXT,
     expires_at TEXT,
+    -- when the first HLS segments were published while the movie was still downloading (watch
+    -- while it downloads); null when the release could not be streamed
+    playable_at TEXT,
     last_watched_at TEXT,
     error_message TEXT,
     -- machine-readable cause of an error (stale, dispatch, queue, usenet_auth, missing_articles,

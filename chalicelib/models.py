@@ -124,6 +124,7 @@ class Job(_Model):
     created_at: str
     updated_at: str
     ready_at: str | None
+    playable_at: str | None
     expires_at: str | None
     last_watched_at: str | None
     downloaded_bytes: int | None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.domain.dispatch import JobMessage
-from chalicelib.domain.jobs import SkippedRelease, movie_object_key
+from chalicelib.domain.jobs import SkippedRelease, hls_object_prefix, movie_object_key
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 from downloader.errors import (
@@ -32,8 +32,9 @@ from downloader.post.ffmpeg import MediaError
 from downloader.post.par2 import RepairError
 from downloader.post.remux import prepare
 from downloader.post.unpack import UnpackError, main_video, unpack_release
-from downloader.reporter import JobReporter
+from downloader.reporter import JobReporter, JobTakenAway
 from downloader.streaming import NotStreamable
+from downloader.streaming.hls import HlsPublisher
 from downloader.streaming.tail import StreamedTail, StreamOptions
 from downloader.streaming.watermark import Watermarks
 from downloader.uploader import Uploaded, Uploader
@@ -68,6 +69,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
     context.work_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{message.job_id}-", dir=context.work_root))
     tail: StreamedTail | None = None
+    hls: HlsPublisher | None = None
+    ready = False
     try:
         nzb = _choose_release(message, context, reporter)
         downloads = workdir / "download"
@@ -87,6 +90,12 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
         watch = Watermarks()
         movie_key = movie_object_key(message.job_id, ".mp4")
         if context.streaming is not None:
+            hls = HlsPublisher(
+                workdir / "stream" / "hls",
+                hls_object_prefix(message.job_id),
+                context.uploader.put,
+                on_playable=reporter.playable,
+            )
             tail = StreamedTail(
                 nzb,
                 watch,
@@ -95,6 +104,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 {"movie-id": str(message.movie_id)},
                 workdir / "stream",
                 context.streaming,
+                hls,
             )
         result = _download(engine, nzb, downloads, watch, tail, release_progress)
         record_job_event(
@@ -132,6 +142,10 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             size_bytes=uploaded.size_bytes,
             retention_hours=context.retention_hours,
         )
+        ready = True
+    except JobTakenAway:
+        hls = None  # whoever has the job now may be publishing under the same keys
+        raise
     except NntpAuthError as exc:
         raise JobFailed(f"Usenet login failed ({exc})", "usenet_auth") from None
     except (NzbError, IndexerError) as exc:
@@ -153,6 +167,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
     finally:
         if tail is not None:
             tail.abort("the job stopped")  # a no-op once the tail finished
+        if hls is not None and not ready:
+            context.uploader.remove(hls.keys)  # a failed job leaves no segments to play
         shutil.rmtree(workdir, ignore_errors=True)
 
 

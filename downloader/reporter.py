@@ -189,6 +189,27 @@ class JobReporter:
         logger.warning("job note", extra={**self.keys, "note": sentence})
         self._best_effort(self.job.status, self.job.status)
 
+    def playable(self) -> bool:
+        """The first HLS segments are up: record when, once (best effort, from the publisher's
+        thread). The status stays what it is at that moment, read under the write lock; True once
+        recorded, or when there is nothing to record any more (the job moved on or was taken)."""
+        if self.job.playable_at is not None:
+            return True
+        with self._write_lock:
+            status = self.job.status
+            if status not in (JobStatus.DOWNLOADING, JobStatus.PREPARING):
+                return True
+            try:
+                self._attempt_locked(
+                    status, status, token=new_write_token(), playable_at=to_iso(self._clock())
+                )
+            except StorageFailure:
+                return False
+            except JobTakenAway:
+                return True  # the main thread finds out with its own next write
+        logger.info("job playable", extra={**self.keys, "status": status.value})
+        return True
+
     def preparing(self) -> None:
         self._write(
             JobStatus.DOWNLOADING,

@@ -164,6 +164,20 @@ class Uploader:
         except StorageFailure as error:
             raise UploadFailed(f"part {number} failed: {error.message}") from None
 
+    def put(self, key: str, body: bytes, content_type: str, cache_control: str) -> None:
+        """One small object in one request (HLS); raises ``StorageError``."""
+        self._objects.put(key, body, content_type=content_type, cache_control=cache_control)
+
+    def remove(self, keys: list[str]) -> None:
+        """Delete these objects (a failed job's HLS segments); logs and goes on when it cannot."""
+        for key in keys:
+            try:
+                self._objects.delete(key)
+            except StorageFailure as error:  # cleanup deletes the job's prefix later anyway
+                logger.error(
+                    "could not delete an object", extra={"key": key, "error": error.message}
+                )
+
     def abort(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload so no orphaned parts keep billing storage (never raises)."""
         try:

@@ -47,7 +47,11 @@ SEGMENT = 256 * 1024
 def stored_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """A 6-second H.264/AAC Matroska movie of about 12 MB (more than two 5 MiB upload parts) in
     four stored RAR5 volumes, with 15 % par2 recovery data in article-sized blocks."""
-    folder = tmp_path_factory.mktemp("stored-set")
+    return build_stored_set(tmp_path_factory.mktemp("stored-set"))
+
+
+def build_stored_set(folder: Path, *, keyframe_every: int = 250) -> dict[str, bytes]:
+    """The files of ``stored_set``; ``keyframe_every`` frames (24 per second) start a GOP."""
     source = folder / "source" / "Movie.2024.1080p.mkv"
     source.parent.mkdir()
     subprocess.run(
@@ -56,6 +60,7 @@ def stored_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             "testsrc2=size=640x360:rate=24:duration=6",
             *("-f", "lavfi", "-i", "sine=duration=6", "-vf", "noise=alls=40:allf=t"),
             *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", "16M", "-c:a", "aac"),
+            *("-g", str(keyframe_every)),
             str(source),
         ],
         check=True,
@@ -106,7 +111,10 @@ def ready_movie(
     context = context_for(release, s3, tmp_path, servers, **knobs)
     if options is not None:
         context.streaming = StreamOptions(
-            tools=options.tools, part_size=MIN_PART, on_outcome=outcomes.append
+            tools=options.tools,
+            part_size=MIN_PART,
+            on_outcome=outcomes.append,
+            hls_segment_seconds=options.hls_segment_seconds,
         )
     else:
         context.streaming = None

@@ -163,6 +163,29 @@ class ObjectStore:
             raise _storage_error("delete", exc) from None
         return Deleted(objects=count, bytes=size)
 
+    def put(self, key: str, body: bytes, *, content_type: str, cache_control: str) -> None:
+        """Store a small object in one request (HLS segments and playlists)."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                CacheControl=cache_control,
+            )
+        except Exception as exc:
+            raise _storage_error("store", exc) from None
+
+    def get(self, key: str) -> bytes | None:
+        """A small object's bytes (an HLS playlist), or None when it does not exist."""
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=key)
+            return bytes(reply["Body"].read())
+        except Exception as exc:
+            if http_status(exc) == 404 or error_code(exc) == "NoSuchKey":
+                return None
+            raise _storage_error("read", exc) from None
+
     def delete(self, key: str) -> None:
         """Delete one object (S3 answers success for a key that is already gone)."""
         try:

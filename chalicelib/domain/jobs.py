@@ -97,6 +97,11 @@ def movie_object_key(job_id: str, extension: str) -> str:
     return f"{movie_object_prefix(job_id)}movie{extension}"
 
 
+def hls_object_prefix(job_id: str) -> str:
+    """Where the segments and playlist published while the movie downloads live (HLS)."""
+    return f"{movie_object_prefix(job_id)}hls/"
+
+
 def expiry_after(moment: datetime, retention_hours: int) -> datetime:
     """When cleanup deletes a movie last touched (ready or watched) at ``moment``."""
     return moment + timedelta(hours=retention_hours)
@@ -115,6 +120,8 @@ class Job:
     release_id: str | None = None
     release_title: str | None = None
     ready_at: str | None = None
+    #: When the first HLS segments were up, while the movie was still downloading (or None).
+    playable_at: str | None = None
     expires_at: str | None = None
     last_watched_at: str | None = None
     error_message: str | None = None

@@ -22,6 +22,7 @@ def job_model(job: Job) -> models.Job:
         created_at=job.created_at,
         updated_at=job.updated_at,
         ready_at=job.ready_at,
+        playable_at=job.playable_at,
         expires_at=job.expires_at,
         last_watched_at=job.last_watched_at,
         downloaded_bytes=job.downloaded_bytes,

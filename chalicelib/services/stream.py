@@ -59,7 +59,8 @@ class StreamService:
         if job.status is not JobStatus.READY:
             raise InvalidInput(_not_ready_message(job.status, job.progress))
 
-        key = job.object_key or self._objects.first_key(movie_object_prefix(job.job_id))
+        # "movie": the prefix also holds the HLS segments (hls/), which must not be taken for it
+        key = job.object_key or self._objects.first_key(f"{movie_object_prefix(job.job_id)}movie")
         info = self._objects.head(key) if key else None
         if info is None:
             self._gone(job)

@@ -33,6 +33,7 @@ from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
 from downloader.post.remux import parse_probe, plan, remux_arguments
 from downloader.streaming import NotStreamable
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
+from downloader.streaming.hls import HlsPublisher, hls_arguments
 from downloader.streaming.plan import Source, moov_estimate, plan_source
 from downloader.streaming.rar5_slices import NeedMore, Slice, check_next, read_slice, read_tail
 from downloader.streaming.watermark import StreamCancelled, Watermarks
@@ -55,6 +56,8 @@ class StreamOptions:
     probe_bytes: int = 4 * MIB
     #: Told ``streamed`` or why the tail was not used or was abandoned (logs, tests, benchmark).
     on_outcome: Callable[[str], None] | None = None
+    #: Target length of an HLS segment (ffmpeg cuts at the next keyframe after it).
+    hls_segment_seconds: float = 4.0
 
 
 class StreamedTail:
@@ -69,8 +72,11 @@ class StreamedTail:
         metadata: dict[str, str],
         folder: Path,
         options: StreamOptions,
+        hls: HlsPublisher | None = None,
     ) -> None:
+        """``hls``: also write HLS segments and publish them while the movie downloads."""
         self._nzb, self._watch, self._uploader = nzb, watch, uploader
+        self._hls = hls
         self._key, self._metadata, self._folder, self._options = key, metadata, folder, options
         self._output = folder / "movie.mp4"
         self._reader: threading.Thread | None = None
@@ -125,6 +131,8 @@ class StreamedTail:
             if code != 0 or self._ffmpeg_error():  # at ``-v error`` any message is a failure
                 raise NotStreamable(f"ffmpeg failed: {self._ffmpeg_error() or f'exit {code}'}")
             check_layout(self._output)
+            if self._hls is not None:
+                self._hls.finish()
             size = self._output.stat().st_size
             parts = self._upload.finish(size)
             self._uploader.complete(self._key, self._upload.upload_id, parts, size)
@@ -154,6 +162,8 @@ class StreamedTail:
         self._kill_ffmpeg()
         if self._reader is not None:
             self._reader.join()
+        if self._hls is not None:
+            self._hls.stop()
         if self._upload is not None:
             self._upload.close()
             self._uploader.abort(self._key, self._upload.upload_id)
@@ -305,11 +315,17 @@ class StreamedTail:
         )
         arguments = ["-f", "matroska", "-i", "pipe:0", *remux_arguments(found, chosen)]
         arguments += ["-moov_size", str(reserved), "-f", "mp4", str(self._output)]
+        if self._hls is not None:
+            self._hls.folder.mkdir(parents=True, exist_ok=True)
+            arguments += remux_arguments(found, chosen)
+            arguments += hls_arguments(self._hls.folder, self._options.hls_segment_seconds)
         with self._lock:
             if self._closed or self._failure:
                 raise StreamCancelled
             self._ffmpeg = self._options.tools.start(arguments, self._folder / "ffmpeg.log")
         self._upload.start()
+        if self._hls is not None:
+            self._hls.start()
         self._feed(head)
 
     def _feed(self, chunk: bytes) -> None:
