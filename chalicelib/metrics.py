@@ -11,6 +11,7 @@ import os
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from chalicelib.domain.jobs import ErrorClass
 from chalicelib.logs import SERVICE
 
 
@@ -56,7 +57,7 @@ def record_upstream(target: str, status: int | str, ms: float) -> None:
     emit({"target": target, "outcome": str(status)}, values)
 
 
-def record_job_event(event: str, *, error_class: str | None = None, **values: float) -> None:
+def record_job_event(event: str, *, error_class: ErrorClass | None = None, **values: float) -> None:
     """Job lifecycle metrics: ``JobsCreated``, ``JobsReady`` (with ``TimeToReady`` seconds) and
     ``JobsFailed`` by failure class, plus whatever figures the stage adds (bytes, rates)."""
     units = {

@@ -82,6 +82,7 @@ class JobStatusSummary(_Model):
     status: str
     progress: float | None
     error_message: str | None
+    error_class: str | None
 
 
 class MovieDetails(MovieSummary):
@@ -121,6 +122,7 @@ class Job(_Model):
     release_id: str | None
     release_title: str | None
     error_message: str | None
+    error_class: str | None
     created_at: str
     updated_at: str
     ready_at: str | None

@@ -29,6 +29,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.domain.jobs import (
     IN_PROGRESS_STATUSES,
     Clock,
+    ErrorClass,
     Job,
     JobStatus,
     SkippedRelease,
@@ -218,7 +219,7 @@ class JobReporter:
         waited = (now - from_iso(self.job.created_at)).total_seconds()
         record_job_event("JobsReady", TimeToReady=max(waited, 0.0))
 
-    def failed(self, message: str, error_class: str = "internal") -> None:
+    def failed(self, message: str, error_class: ErrorClass = "internal") -> None:
         """Mark the job failed with a message for people (and a class for the figures). Only an
         in-progress job can fail: a ready job stays ready, and a job cleanup already failed keeps
         cleanup's verdict."""

@@ -19,6 +19,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.domain.dispatch import MAX_CANDIDATES, Candidate, JobMessage
 from chalicelib.domain.jobs import (
+    RELEASE_FAULTS,
     Clock,
     Job,
     JobStatus,
@@ -129,21 +130,6 @@ class FetchService:
                 "fetch one by hand (manual mode) to try it again"
             )
         return untried[0], untried[1 : 1 + MAX_CANDIDATES]
-
-
-#: Failures that belong to the release, not to the service: trying that release again fails again.
-RELEASE_FAULTS = frozenset(
-    {
-        "password",
-        "missing_articles",
-        "too_large",
-        "no_video",
-        "unpack",
-        "repair",
-        "media",
-        "indexer",
-    }
-)
 
 
 def _tried_in_vain(previous: Job | None) -> set[str]:

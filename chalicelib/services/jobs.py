@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 from chalicelib import models
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Job, JobStatus, decode_notes, decode_skipped
+from chalicelib.domain.jobs import (
+    ErrorClass,
+    Job,
+    JobStatus,
+    decode_notes,
+    decode_skipped,
+    known_error_class,
+)
 from chalicelib.errors import NotFound
 
 
@@ -19,6 +26,7 @@ def job_model(job: Job) -> models.Job:
         release_id=job.release_id,
         release_title=job.release_title,
         error_message=job.error_message,
+        error_class=error_class(job),
         created_at=job.created_at,
         updated_at=job.updated_at,
         ready_at=job.ready_at,
@@ -37,6 +45,12 @@ def job_model(job: Job) -> models.Job:
         ],
         notes=decode_notes(job.notes),
     )
+
+
+def error_class(job: Job) -> ErrorClass | None:
+    """Why the job failed, for clients to act on (e.g. "password-protected, try another release");
+    null unless it failed."""
+    return known_error_class(job.error_class) if job.status is JobStatus.ERROR else None
 
 
 class JobsService:
@@ -64,4 +78,5 @@ class JobsService:
             status=job.status.value,
             progress=job.progress,
             error_message=job.error_message,
+            error_class=error_class(job),
         )
