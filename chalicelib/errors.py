@@ -63,7 +63,8 @@ class NotFound(ApiError):
 
 
 class UpstreamError(ApiError):
-    """An outside system (TMDB, the indexer, Usenet, storage) failed; the client may retry later."""
+    """An outside system (TMDB, the indexer, storage) failed; the client may retry later. Usenet
+    has no code: only the downloader speaks to it, and its failures end the job (``error_class``)."""
 
     status = 502
 
@@ -74,10 +75,6 @@ class TmdbError(UpstreamError):
 
 class NzbgeekError(UpstreamError, IndexerFailure):
     code = "NZBGEEK_ERROR"
-
-
-class UsenetError(UpstreamError):
-    code = "USENET_ERROR"
 
 
 class StorageError(UpstreamError, StorageFailure):
@@ -105,7 +102,6 @@ CONTRACT_CODES: dict[str, int] = {
         NotFound,
         TmdbError,
         NzbgeekError,
-        UsenetError,
         StorageError,
         JobError,
         InternalError,

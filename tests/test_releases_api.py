@@ -145,6 +145,22 @@ def test_releases_are_ranked_best_first_with_their_parsed_fields(
     assert query["imdbid"] == ["0371746"]
 
 
+@pytest.mark.usefixtures("sqs", "movie")
+def test_the_releases_list_holds_the_20_best_at_most(
+    api: ApiClient, upstream: responses.RequestsMock
+) -> None:
+    """The contract's maxItems: 20 (the validator checks it on this answer); the best are kept."""
+    many = [
+        (f"m{n:02d}", f"Iron.Man.2008.720p.WEBRip.x264-GRP{n:02d}", 2.0, n, 0) for n in range(30)
+    ]
+    upstream.add(responses.GET, f"{INDEXER}/api", body=rss([*many, RELEASES[1]]))
+
+    releases = api.get(f"{API}/movies/{MOVIE_ID}/releases").json["releases"]
+
+    assert len(releases) == 20
+    assert releases[0]["release_id"] == "b2"  # the one 1080p BluRay, among 31 found
+
+
 @pytest.mark.usefixtures("sqs", "movie", "indexer")
 def test_the_quality_preference_reorders_the_releases(api: ApiClient) -> None:
     four_k = api.get(f"{API}/movies/{MOVIE_ID}/releases?quality_preference=4K").json
