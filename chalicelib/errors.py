@@ -49,6 +49,10 @@ class ApiError(Failure):
     code: str = "INTERNAL_ERROR"
     status: int = 500
 
+    def body_extras(self) -> dict[str, Any]:
+        """Fields the contract adds to this error's body beside error, code and request_id."""
+        return {}
+
 
 class InvalidInput(ApiError):
     code, status = "INVALID_INPUT", 400
@@ -81,6 +85,20 @@ class StorageError(UpstreamError, StorageFailure):
     code = "STORAGE_ERROR"
 
 
+class ActiveJobConflict(ApiError):
+    """A manual fetch named a release other than the one the movie's active job fetches: nothing
+    was started, and the answer carries that job (the contract's ``ActiveJobConflict``)."""
+
+    code, status = "ACTIVE_JOB", 409
+
+    def __init__(self, message: str, active_job: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.active_job = active_job
+
+    def body_extras(self) -> dict[str, Any]:
+        return {"active_job": self.active_job}
+
+
 class JobError(ApiError):
     code, status = "JOB_ERROR", 500
 
@@ -100,6 +118,7 @@ CONTRACT_CODES: dict[str, int] = {
         InvalidInput,
         Unauthorized,
         NotFound,
+        ActiveJobConflict,
         TmdbError,
         NzbgeekError,
         StorageError,

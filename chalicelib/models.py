@@ -177,6 +177,8 @@ class FetchRequest(BaseModel):
     mode: Literal["auto", "manual"]
     release_id: str | None = Field(default=None, min_length=1, max_length=200)
     quality_preference: Literal["720p", "1080p", "4K"] = "1080p"
+    #: Manual mode: stop the movie's active job if it fetches another release, and fetch this one.
+    replace: bool = False
 
 
 class Release(_Model):

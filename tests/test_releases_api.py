@@ -306,11 +306,54 @@ def test_a_second_fetch_returns_the_active_job_with_200(
     api: ApiClient, sqs: tuple[SQSClient, str]
 ) -> None:
     first = fetch(api, {"mode": "auto"})
-    again = fetch(api, {"mode": "manual", "release_id": "a1", "quality_preference": "720p"})
+    again = fetch(api, {"mode": "auto", "quality_preference": "720p"})
+    same = fetch(api, {"mode": "manual", "release_id": "b2", "replace": True})
 
-    assert again.status == 200
-    assert again.json["job_id"] == first.json["job_id"]
+    assert (again.status, same.status) == (200, 200)
+    assert again.json["job_id"] == same.json["job_id"] == first.json["job_id"]
     assert len(messages(sqs)) == 1
+
+
+@pytest.mark.usefixtures("movie")
+def test_a_manual_fetch_of_another_release_says_what_the_active_job_fetches(
+    api: ApiClient, sqs: tuple[SQSClient, str], indexer: responses.BaseResponse
+) -> None:
+    first = fetch(api, {"mode": "auto"}).json
+    searches = len(indexer.calls)
+
+    response = fetch(api, {"mode": "manual", "release_id": "a1"})
+
+    assert response.status == 409
+    body = response.json
+    assert body["code"] == "ACTIVE_JOB"
+    assert body["active_job"]["job_id"] == first["job_id"]
+    assert body["active_job"]["release_id"] == "b2"
+    assert "Iron.Man.2008.1080p.BluRay.x264-SPARKS" in body["error"]
+    assert '"replace": true' in body["error"]
+    assert len(indexer.calls) == searches  # answered without the indexer
+    assert len(messages(sqs)) == 1  # nothing new started
+    assert api.get(f"{API}/jobs/{first['job_id']}").json["status"] == "queued"  # nothing changed
+
+
+@pytest.mark.usefixtures("movie", "indexer")
+def test_replace_stops_the_active_job_and_fetches_the_named_release(
+    api: ApiClient, sqs: tuple[SQSClient, str]
+) -> None:
+    first = fetch(api, {"mode": "auto"}).json
+    unknown = fetch(api, {"mode": "manual", "release_id": "zz9", "replace": True})
+    assert unknown.status == 404  # the release is checked before anything is stopped
+    assert api.get(f"{API}/jobs/{first['job_id']}").json["status"] == "queued"
+
+    response = fetch(api, {"mode": "manual", "release_id": "a1", "replace": True})
+
+    assert response.status == 202
+    assert (response.json["release_id"], response.json["status"]) == ("a1", "queued")
+    old = bootstrap.container().store.get_job(first["job_id"])
+    assert old is not None
+    assert old.status.value == "deleted"
+    assert old.expires_at is not None  # cleanup's next sweep removes what it stored
+    assert [m["release_id"] for m in messages(sqs)] == ["b2", "a1"]
+    assert api.get(f"{API}/movies/{MOVIE_ID}/stream").json["code"] == "INVALID_INPUT"  # not ready
 
 
 @pytest.mark.usefixtures("movie", "indexer")
