@@ -477,11 +477,37 @@ def test_schema_script_applies_the_statements_in_one_request_again_and_again(
         assert script.main(environ) == 0
         assert script.main(environ) == 0
     expected = [s.sql for s in schema_statements()]
-    assert [[s["sql"] for s in body["batch"]] for body in fake.requests] == [expected, expected]
+    columns = ["PRAGMA table_info(jobs)"]  # then nothing to add: the fake has today's schema
+    sent = [[s["sql"] for s in body.get("batch", [body])] for body in fake.requests]
+    assert sent == [expected, columns, expected, columns]
     assert script.main({}) == 2
     resource = module().resource("terraform_data", "d1_schema")
     assert "infra/scripts/apply_schema.py" in resource["provisioner"][0]["local-exec"]["command"]
     assert any("schema.sql" in item for item in resource["triggers_replace"])
+
+
+def test_the_schema_script_adds_columns_an_existing_d1_database_lacks(tmp_path: Path) -> None:
+    """CREATE TABLE IF NOT EXISTS leaves a production jobs table from an older schema.sql alone; a
+    write naming a newer column (the downloader's ``servers`` at a job's end) would then fail."""
+    script = load_script("apply_schema")
+    environ = {
+        "CF_ACCOUNT_ID": d1.ACCOUNT,
+        "D1_DATABASE_ID": d1.DATABASE,
+        "CLOUDFLARE_API_TOKEN": d1.TOKEN,
+        "CF_API_BASE_URL": d1.BASE,
+    }
+    with responses.RequestsMock() as mock:
+        fake = d1.FakeD1(tmp_path / "d1.sqlite3")
+        fake.install(mock)
+        fake.query("ALTER TABLE jobs DROP COLUMN servers")
+        fake.query("ALTER TABLE jobs DROP COLUMN notes")
+        assert script.main(environ) == 0
+        columns = {row["name"] for row in fake.query("PRAGMA table_info(jobs)")}
+    assert {"servers", "notes"} <= columns
+    assert [s["sql"] for s in fake.requests[-1].get("batch", [])] == [
+        "ALTER TABLE jobs ADD COLUMN notes TEXT",
+        "ALTER TABLE jobs ADD COLUMN servers TEXT",
+    ]
 
 
 def test_r2_lifecycle_is_a_backstop_and_cors_allows_reads_from_web_origins() -> None:

@@ -157,6 +157,8 @@ class Job:
     skipped_releases: str | None = None
     #: JSON list of sentences for people: what is worth knowing and is no failure.
     notes: str | None = None
+    #: JSON list of ``ServerFigures``: what each Usenet server did, written when the job ends.
+    servers: str | None = None
     #: The last write's token (``new_write_token``): lets a resent write recognise itself.
     write_token: str | None = None
     #: The downloader task that took the job (``JobStore.take``): one task per claim.
