@@ -114,6 +114,22 @@ class SkippedRelease(_Model):
     reason: str
 
 
+class ServerFigures(_Model):
+    """What one Usenet server did: for a job (``Job.servers``) or summed (``Stats``)."""
+
+    server: str
+    articles_fetched: int
+    articles_missing: int
+    articles_corrupt: int
+    bytes: int
+    seconds: float
+    throughput_bps: float
+
+
+class ServerTotals(ServerFigures):
+    jobs: int
+
+
 class Job(_Model):
     job_id: str
     movie_id: int
@@ -135,6 +151,7 @@ class Job(_Model):
     poll_after_seconds: int | None
     skipped_releases: list[SkippedRelease]
     notes: list[str]
+    servers: list[ServerFigures]
 
 
 class JobList(_Model):
@@ -222,3 +239,4 @@ class Stats(_Model):
     bytes_stored: int
     time_to_ready: TimeToReady
     errors_last_24h: dict[str, int]
+    servers_last_24h: list[ServerTotals]

@@ -84,6 +84,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.beat()
 
         engine = Engine(context.servers, context.engine_options, on_progress=release_progress)
+        reporter.track_servers(engine.server_figures)
         watch = Watermarks()
         movie_key = movie_object_key(message.job_id, ".mp4")
         if context.streaming is not None:

@@ -14,6 +14,7 @@ from chalicelib.domain.jobs import (
     decode_skipped,
     known_error_class,
 )
+from chalicelib.domain.server_figures import ServerFigures, decode_servers
 from chalicelib.errors import NotFound
 
 
@@ -44,6 +45,19 @@ def job_model(job: Job) -> models.Job:
             for item in decode_skipped(job.skipped_releases)
         ],
         notes=decode_notes(job.notes),
+        servers=[server_model(item) for item in decode_servers(job.servers)],
+    )
+
+
+def server_model(figures: ServerFigures) -> models.ServerFigures:
+    return models.ServerFigures(
+        server=figures.server,
+        articles_fetched=figures.articles_fetched,
+        articles_missing=figures.articles_missing,
+        articles_corrupt=figures.articles_corrupt,
+        bytes=figures.bytes,
+        seconds=figures.seconds,
+        throughput_bps=figures.throughput_bps,
     )
 
 
