@@ -56,7 +56,7 @@ $(INFRA_VENV)/.installed: requirements-infra.txt
 # terraform), the wiring tests against the code and a fresh package, then checkov.
 infra-check: package $(INFRA_VENV)/.installed
 	$(BIN)/pytest -q -rs -p no:cacheprovider tests/test_infra.py tests/test_infra_monitoring.py
-	$(INFRA_VENV)/bin/checkov --directory infra/terraform --framework terraform --quiet --compact --skip-download
+	$(INFRA_VENV)/bin/checkov --directory infra/terraform --framework terraform secrets --quiet --compact --skip-download
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) .mypy_cache .pytest_cache .ruff_cache

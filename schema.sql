@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- JSON list of sentences: what a person should know about the job that is no failure (a news
     -- server that could not be asked whether the release's articles exist before downloading)
     notes TEXT,
+    -- JSON list of {server, articles_fetched, articles_missing, articles_corrupt, bytes, seconds}:
+    -- what each Usenet server (host:port, never credentials) did for the job, written when it ends
+    servers TEXT,
     -- who wrote the row last: a random token each write sets, so a write resent after its reply was
     -- lost recognises its own success (WHERE ... OR write_token = ?) instead of reading it as lost
     write_token TEXT,

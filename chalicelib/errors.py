@@ -49,6 +49,10 @@ class ApiError(Failure):
     code: str = "INTERNAL_ERROR"
     status: int = 500
 
+    def body_extras(self) -> dict[str, Any]:
+        """Fields the contract adds to this error's body beside error, code and request_id."""
+        return {}
+
 
 class InvalidInput(ApiError):
     code, status = "INVALID_INPUT", 400
@@ -63,7 +67,8 @@ class NotFound(ApiError):
 
 
 class UpstreamError(ApiError):
-    """An outside system (TMDB, the indexer, Usenet, storage) failed; the client may retry later."""
+    """An outside system (TMDB, the indexer, storage) failed; the client may retry later. Usenet
+    has no code: only the downloader speaks to it, and its failures end the job (``error_class``)."""
 
     status = 502
 
@@ -76,12 +81,22 @@ class NzbgeekError(UpstreamError, IndexerFailure):
     code = "NZBGEEK_ERROR"
 
 
-class UsenetError(UpstreamError):
-    code = "USENET_ERROR"
-
-
 class StorageError(UpstreamError, StorageFailure):
     code = "STORAGE_ERROR"
+
+
+class ActiveJobConflict(ApiError):
+    """A manual fetch named a release other than the one the movie's active job fetches: nothing
+    was started, and the answer carries that job (the contract's ``ActiveJobConflict``)."""
+
+    code, status = "ACTIVE_JOB", 409
+
+    def __init__(self, message: str, active_job: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.active_job = active_job
+
+    def body_extras(self) -> dict[str, Any]:
+        return {"active_job": self.active_job}
 
 
 class JobError(ApiError):
@@ -103,9 +118,9 @@ CONTRACT_CODES: dict[str, int] = {
         InvalidInput,
         Unauthorized,
         NotFound,
+        ActiveJobConflict,
         TmdbError,
         NzbgeekError,
-        UsenetError,
         StorageError,
         JobError,
         InternalError,

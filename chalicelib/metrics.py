@@ -8,9 +8,12 @@ into metrics in production, and locally (and in tests) they are simply log lines
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from chalicelib.domain.jobs import ErrorClass
+from chalicelib.domain.server_figures import OUTCOMES, ServerFigures
 from chalicelib.logs import SERVICE
 
 
@@ -56,7 +59,26 @@ def record_upstream(target: str, status: int | str, ms: float) -> None:
     emit({"target": target, "outcome": str(status)}, values)
 
 
-def record_job_event(event: str, *, error_class: str | None = None, **values: float) -> None:
+def record_server_figures(figures: Sequence[ServerFigures]) -> None:
+    """A job's per-server figures as it ends: ``ServerArticles`` by server and outcome (fetched,
+    missing, corrupt), ``ServerBytes`` and ``ServerThroughput`` by server. The server dimension is
+    its ``host:port`` label: never a user name or password."""
+    for item in figures:
+        for outcome in OUTCOMES:
+            emit(
+                {"server": item.server, "outcome": outcome},
+                {"ServerArticles": (MetricUnit.Count, float(item.articles(outcome)))},
+            )
+        emit(
+            {"server": item.server},
+            {
+                "ServerBytes": (MetricUnit.Bytes, float(item.bytes)),
+                "ServerThroughput": (MetricUnit.BytesPerSecond, item.throughput_bps),
+            },
+        )
+
+
+def record_job_event(event: str, *, error_class: ErrorClass | None = None, **values: float) -> None:
     """Job lifecycle metrics: ``JobsCreated``, ``JobsReady`` (with ``TimeToReady`` seconds) and
     ``JobsFailed`` by failure class, plus whatever figures the stage adds (bytes, rates)."""
     units = {

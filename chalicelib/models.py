@@ -82,6 +82,7 @@ class JobStatusSummary(_Model):
     status: str
     progress: float | None
     error_message: str | None
+    error_class: str | None
 
 
 class MovieDetails(MovieSummary):
@@ -113,6 +114,22 @@ class SkippedRelease(_Model):
     reason: str
 
 
+class ServerFigures(_Model):
+    """What one Usenet server did: for a job (``Job.servers``) or summed (``Stats``)."""
+
+    server: str
+    articles_fetched: int
+    articles_missing: int
+    articles_corrupt: int
+    bytes: int
+    seconds: float
+    throughput_bps: float
+
+
+class ServerTotals(ServerFigures):
+    jobs: int
+
+
 class Job(_Model):
     job_id: str
     movie_id: int
@@ -121,6 +138,7 @@ class Job(_Model):
     release_id: str | None
     release_title: str | None
     error_message: str | None
+    error_class: str | None
     created_at: str
     updated_at: str
     ready_at: str | None
@@ -134,6 +152,7 @@ class Job(_Model):
     poll_after_seconds: int | None
     skipped_releases: list[SkippedRelease]
     notes: list[str]
+    servers: list[ServerFigures]
 
 
 class JobList(_Model):
@@ -176,6 +195,8 @@ class FetchRequest(BaseModel):
     mode: Literal["auto", "manual"]
     release_id: str | None = Field(default=None, min_length=1, max_length=200)
     quality_preference: Literal["720p", "1080p", "4K"] = "1080p"
+    #: Manual mode: stop the movie's active job if it fetches another release, and fetch this one.
+    replace: bool = False
 
 
 class Release(_Model):
@@ -219,3 +240,4 @@ class Stats(_Model):
     bytes_stored: int
     time_to_ready: TimeToReady
     errors_last_24h: dict[str, int]
+    servers_last_24h: list[ServerTotals]

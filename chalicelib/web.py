@@ -79,7 +79,12 @@ def error_response(error: ApiError, rid: str) -> Response:
     }
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    body = {"error": scrub(error.message, current_secrets()), "code": error.code, "request_id": rid}
+    body = {
+        "error": scrub(error.message, current_secrets()),
+        "code": error.code,
+        "request_id": rid,
+        **error.body_extras(),
+    }
     return Response(body=body, status_code=error.status, headers=headers)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from chalicelib.domain.jobs import ErrorClass
+
 
 class DownloadError(Exception):
     """Base of every downloader failure."""
@@ -61,7 +63,7 @@ class JobFailed(Exception):
     """The job cannot finish: a message for people (file names only, no server paths) and the
     class the figures count it under (``usenet``, ``password``, ``missing_articles``…)."""
 
-    def __init__(self, message: str, error_class: str) -> None:
+    def __init__(self, message: str, error_class: ErrorClass) -> None:
         message = without_paths(message)
         super().__init__(message)
         self.message = message

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.domain.dispatch import JobMessage
-from chalicelib.domain.jobs import SkippedRelease, hls_object_prefix, movie_object_key
+from chalicelib.domain.jobs import (
+    ErrorClass,
+    SkippedRelease,
+    hls_object_prefix,
+    movie_object_key,
+)
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 from downloader.errors import (
@@ -87,6 +92,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.beat()
 
         engine = Engine(context.servers, context.engine_options, on_progress=release_progress)
+        reporter.track_servers(engine.server_figures)
         watch = Watermarks()
         movie_key = movie_object_key(message.job_id, ".mp4")
         if context.streaming is not None:
@@ -178,7 +184,7 @@ def _choose_release(message: JobMessage, context: TaskContext, reporter: JobRepo
     missing articles) moves on to the next candidate; one that would stop them all (the indexer
     refusing the key, the disk) fails the job at once."""
     skipped: list[
-        tuple[SkippedRelease, str]
+        tuple[SkippedRelease, ErrorClass]
     ] = []  # with the error class it would fail the job with
     candidates = [(message.release_id, message.release_title)] + [
         (c.release_id, c.release_title) for c in message.candidates

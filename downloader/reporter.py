@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from types import FrameType
 from typing import Any
@@ -29,6 +30,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.domain.jobs import (
     IN_PROGRESS_STATUSES,
     Clock,
+    ErrorClass,
     Job,
     JobStatus,
     SkippedRelease,
@@ -40,9 +42,10 @@ from chalicelib.domain.jobs import (
     to_iso,
     utcnow,
 )
+from chalicelib.domain.server_figures import ServerFigures, encode_servers
 from chalicelib.errors import StorageFailure
 from chalicelib.logs import logger
-from chalicelib.metrics import record_job_event
+from chalicelib.metrics import record_job_event, record_server_figures
 from downloader.children import terminate_children
 
 Monotonic = Callable[[], float]
@@ -89,6 +92,7 @@ class JobReporter:
         #: One write at a time: the heartbeat thread and the main thread share the reporter.
         self._write_lock = threading.RLock()
         self._taken_away: JobTakenAway | None = None
+        self._servers: Callable[[], Sequence[ServerFigures]] | None = None
 
     @property
     def keys(self) -> dict[str, Any]:
@@ -162,6 +166,28 @@ class JobReporter:
         if self._taken_away is not None:
             raise self._taken_away
 
+    def track_servers(self, figures: Callable[[], Sequence[ServerFigures]]) -> None:
+        """Where the per-server figures come from (the job's download engine): asked once, when
+        the job ends, for the final write and the ``ServerArticles`` metrics."""
+        self._servers = figures
+
+    def _closing_figures(self) -> dict[str, Any]:
+        """The final write's ``servers`` column (nothing when no download started), with the
+        metrics emitted on the way: once per job, whatever the write then meets."""
+        source, self._servers = self._servers, None
+        if source is None:
+            return {}
+        figures = list(source())
+        record_server_figures(figures)
+        logger.info(
+            "news servers",
+            extra={
+                **self.keys,
+                "servers": [{**asdict(f), "throughput_bps": f.throughput_bps} for f in figures],
+            },
+        )
+        return {"servers": encode_servers(figures)}
+
     def fetching_instead(
         self, release_id: str, release_title: str, skipped: Sequence[SkippedRelease]
     ) -> None:
@@ -229,6 +255,7 @@ class JobReporter:
         self._write(
             JobStatus.PREPARING,
             JobStatus.READY,
+            **self._closing_figures(),
             ready_at=to_iso(now),
             expires_at=to_iso(expiry_after(now, retention_hours)),
             object_key=object_key,
@@ -239,7 +266,7 @@ class JobReporter:
         waited = (now - from_iso(self.job.created_at)).total_seconds()
         record_job_event("JobsReady", TimeToReady=max(waited, 0.0))
 
-    def failed(self, message: str, error_class: str = "internal") -> None:
+    def failed(self, message: str, error_class: ErrorClass = "internal") -> None:
         """Mark the job failed with a message for people (and a class for the figures). Only an
         in-progress job can fail: a ready job stays ready, and a job cleanup already failed keeps
         cleanup's verdict."""
@@ -248,6 +275,7 @@ class JobReporter:
             self._write(
                 IN_PROGRESS_STATUSES,
                 JobStatus.ERROR,
+                **self._closing_figures(),
                 error_message=message,
                 error_class=error_class,
                 speed_bps=None,

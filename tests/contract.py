@@ -1,8 +1,11 @@
 """Checks HTTP responses against docs/API_CONTRACT.yml.
 
 Every test gets its client from the ``api`` fixture, which runs each response through ``Contract``; a
-response whose status the operation does not declare, whose content type is not JSON, or whose body does
-not match the declared schema fails the test that received it.
+response whose status the operation does not declare, that lacks a header declared ``required`` or
+carries a declared header whose value breaks its schema, whose content type is not JSON, or whose body
+does not match the declared schema fails the test that received it. The response schemas are closed
+(``additionalProperties``/``unevaluatedProperties: false``), so a field the code adds and the contract
+does not declare fails too: drift is caught in both directions.
 """
 
 from __future__ import annotations
@@ -53,10 +56,12 @@ class Contract:
                 f"{method} {path} answered {status}, which the contract does not declare"
             )
         declared = self._resolve(declared)
+        received = {k.lower(): v for k, v in headers.items()}
+        self._check_headers(f"{method} {path} {status}", declared.get("headers", {}), received)
         content = declared.get("content")
         if not content:
             return
-        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        content_type = received.get("content-type", "")
         if not content_type.startswith("application/json"):
             raise ContractViolation(f"{method} {path} answered {content_type!r}, not JSON")
         schema = {
@@ -68,6 +73,26 @@ class Contract:
         if errors:
             details = "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
             raise ContractViolation(f"{method} {path} {status} body breaks the contract: {details}")
+
+    def _check_headers(
+        self, where: str, declared: dict[str, Any], received: dict[str, str]
+    ) -> None:
+        for name, spec in declared.items():
+            spec = self._resolve(spec)
+            value = received.get(name.lower())
+            if value is None:
+                if spec.get("required"):
+                    raise ContractViolation(f"{where} lacks the {name} header")
+                continue
+            schema = spec.get("schema", {})
+            parsed: object = value
+            if schema.get("type") == "integer":
+                if not re.fullmatch(r"-?[0-9]+", value):
+                    raise ContractViolation(f"{where} {name} header {value!r} is no integer")
+                parsed = int(value)
+            errors = list(OAS31Validator(schema).iter_errors(parsed))
+            if errors:
+                raise ContractViolation(f"{where} {name} header: {errors[0].message}")
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:

@@ -15,6 +15,7 @@ import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib import metrics
+from chalicelib.domain.jobs import ErrorClass
 
 ROOT = Path(__file__).resolve().parents[1]
 TF_DIR = ROOT / "infra" / "terraform"
@@ -169,7 +170,9 @@ def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, set[frozens
                 event = node.args[0]
                 if isinstance(event, ast.Constant) and isinstance(event.value, str):
                     keywords = {k.arg for k in node.keywords if k.arg}
-                    error_class = "x" if "error_class" in keywords else None
+                    error_class: ErrorClass | None = (
+                        "internal" if "error_class" in keywords else None
+                    )
                     figures = dict.fromkeys(keywords - {"error_class"}, 1.0)
                     metrics.record_job_event(event.value, error_class=error_class, **figures)
             elif name == "emit" and len(node.args) >= 2:

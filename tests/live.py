@@ -95,12 +95,13 @@ class Live:
                 )
             time.sleep(0.2)
 
-    def downloader_log(self, job_id: str) -> str:
-        """The last lines the job's downloader wrote (ProcessLauncher keeps one log per job)."""
+    def downloader_log(self, job_id: str, last: int | None = 25) -> str:
+        """The ``last`` lines (None: all) the job's downloader wrote (one log per job)."""
         path = self.tmp_path / "logs" / f"{job_id}.log"
         if not path.exists():
             return "(no downloader log: the downloader never started)"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-25:])
+        lines = path.read_text(errors="replace").splitlines()
+        return "\n".join(lines if last is None else lines[-last:])
 
     def work_leftovers(self) -> list[Path]:
         """Files left in the downloaders' work folder (every job must clean up after itself)."""

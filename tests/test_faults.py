@@ -46,7 +46,7 @@ def recovery_articles(stack: Stack) -> list[str]:
 
 
 def started_downloaders(live: Live, job_id: str) -> int:
-    return live.downloader_log(job_id).count('"message":"downloader started"')
+    return live.downloader_log(job_id, last=None).count('"message":"downloader started"')
 
 
 def downloader_pids() -> list[int]:

@@ -15,9 +15,10 @@ from chalicelib import models
 from chalicelib.adapters.dispatch import SqsQueue
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.records import MovieMetadata
-from chalicelib.domain.jobs import JobStatus, SkippedRelease, encode_skipped
-from chalicelib.errors import JobError, NotFound, NzbgeekError
+from chalicelib.domain.jobs import JobStatus, SkippedRelease, encode_skipped, to_iso, utcnow
+from chalicelib.errors import ActiveJobConflict, JobError, NotFound, NzbgeekError
 from chalicelib.services.fetch import FetchService
+from downloader.reporter import JobReporter, JobTakenAway
 from tests.seeding import seed_job
 
 REGION = "eu-west-1"
@@ -104,10 +105,13 @@ def test_an_active_job_is_returned_instead_of_a_second_one(
     fetch = service(store, url, RANKED)
     first, _ = fetch.fetch(550, models.FetchRequest(mode="auto"))
 
-    again, created = fetch.fetch(550, models.FetchRequest(mode="manual", release_id="second"))
+    again, created = fetch.fetch(550, models.FetchRequest(mode="auto", quality_preference="720p"))
 
     assert not created
     assert again.job_id == first.job_id
+    with pytest.raises(ActiveJobConflict) as conflict:  # another release: said, not silently 200
+        fetch.fetch(550, models.FetchRequest(mode="manual", release_id="second"))
+    assert conflict.value.active_job["job_id"] == first.job_id
     assert len(queued_messages(client, url)) == 1
 
 
@@ -244,3 +248,26 @@ def test_an_active_job_is_returned_without_asking_the_indexer(
     job, created = again.fetch(550, models.FetchRequest(mode="auto"))
 
     assert (job.job_id, created, asked) == (first.job_id, False, [])
+
+
+@pytest.mark.parametrize("status", [JobStatus.DOWNLOADING, JobStatus.READY])
+def test_a_replaced_job_stops_its_downloader_and_leaves_its_files_to_cleanup(
+    store: JobStore, sqs: tuple[SQSClient, str], status: JobStatus
+) -> None:
+    old = seed_job(store, status, progress=40.0, release_id="best")
+    reporter = JobReporter(store, old)
+
+    new, created = service(store, sqs[1], RANKED).fetch(
+        550, models.FetchRequest(mode="manual", release_id="third", replace=True)
+    )
+
+    assert created
+    assert new.release_id == "third"
+    if status is JobStatus.DOWNLOADING:  # the task's next write finds the job taken away
+        with pytest.raises(JobTakenAway):
+            reporter.progress(50, 100, 1.0, 5, force=True)
+    now, long_ago = to_iso(utcnow()), "2000-01-01T00:00:00.000Z"
+    sweep = store.sweep(
+        now=now, stale_before=long_ago, purge_before=long_ago, ready_before=long_ago
+    )
+    assert [job.job_id for job in sweep.to_remove] == [old.job_id]  # its objects go next

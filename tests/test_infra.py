@@ -431,6 +431,31 @@ def test_checkov_skips_say_why() -> None:
                 assert len(found.group(2)) >= 40, f"{name}: say why: {line.strip()}"
 
 
+def test_make_infra_check_scans_for_secrets_too() -> None:
+    """checkov's default run includes the secrets framework; ``make infra-check`` must not be the
+    narrower of the two (it once ran ``--framework terraform`` alone and missed 5 findings)."""
+    recipe = re.search(r"checkov .*--framework ([a-z ]+?) --", (ROOT / "Makefile").read_text())
+    assert recipe is not None
+    assert set(recipe.group(1).split()) >= {"terraform", "secrets"}
+
+
+def test_checkov_finds_no_secret_in_the_terraform() -> None:
+    """What the secrets framework flagged (names and descriptions of secrets read as secrets) is
+    skipped line by line with its reason; anything new it finds fails here."""
+    checkov = ROOT / "infra" / ".venv" / "bin" / "checkov"
+    if not checkov.exists():
+        pytest.skip(
+            "infra/.venv has no checkov (make infra-check installs it): secrets NOT scanned"
+        )
+    result = subprocess.run(
+        [checkov, "--directory", TF_DIR, "--framework", "secrets", "--quiet", "--skip-download"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
 # --- Cloudflare: schema, lifecycle, CORS --------------------------------------------------------
 
 
@@ -466,11 +491,37 @@ def test_schema_script_applies_the_statements_in_one_request_again_and_again(
         assert script.main(environ) == 0
         assert script.main(environ) == 0
     expected = [s.sql for s in schema_statements()]
-    assert [[s["sql"] for s in body["batch"]] for body in fake.requests] == [expected, expected]
+    columns = ["PRAGMA table_info(jobs)"]  # then nothing to add: the fake has today's schema
+    sent = [[s["sql"] for s in body.get("batch", [body])] for body in fake.requests]
+    assert sent == [expected, columns, expected, columns]
     assert script.main({}) == 2
     resource = module().resource("terraform_data", "d1_schema")
     assert "infra/scripts/apply_schema.py" in resource["provisioner"][0]["local-exec"]["command"]
     assert any("schema.sql" in item for item in resource["triggers_replace"])
+
+
+def test_the_schema_script_adds_columns_an_existing_d1_database_lacks(tmp_path: Path) -> None:
+    """CREATE TABLE IF NOT EXISTS leaves a production jobs table from an older schema.sql alone; a
+    write naming a newer column (the downloader's ``servers`` at a job's end) would then fail."""
+    script = load_script("apply_schema")
+    environ = {
+        "CF_ACCOUNT_ID": d1.ACCOUNT,
+        "D1_DATABASE_ID": d1.DATABASE,
+        "CLOUDFLARE_API_TOKEN": d1.TOKEN,
+        "CF_API_BASE_URL": d1.BASE,
+    }
+    with responses.RequestsMock() as mock:
+        fake = d1.FakeD1(tmp_path / "d1.sqlite3")
+        fake.install(mock)
+        fake.query("ALTER TABLE jobs DROP COLUMN servers")
+        fake.query("ALTER TABLE jobs DROP COLUMN notes")
+        assert script.main(environ) == 0
+        columns = {row["name"] for row in fake.query("PRAGMA table_info(jobs)")}
+    assert {"servers", "notes"} <= columns
+    assert [s["sql"] for s in fake.requests[-1].get("batch", [])] == [
+        "ALTER TABLE jobs ADD COLUMN notes TEXT",
+        "ALTER TABLE jobs ADD COLUMN servers TEXT",
+    ]
 
 
 def test_r2_lifecycle_is_a_backstop_and_cors_allows_reads_from_web_origins() -> None:

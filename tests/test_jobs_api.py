@@ -167,6 +167,7 @@ def test_movie_details_show_the_latest_job(
         "status": "downloading",
         "progress": 12.0,
         "error_message": None,
+        "error_class": None,
     }
 
 

@@ -173,6 +173,28 @@ def test_browser_playable_codecs_rank_above_ones_no_browser_plays() -> None:
     assert "xvid does not play in browsers" in result[1].reasons
 
 
+def test_only_h264_is_said_to_play_in_every_browser() -> None:
+    """README prefers H.264 because it plays in every browser; the reasons a client shows say the
+    same, and say of HEVC and AV1 only what is true (they depend on the browser and the hardware)."""
+    x264 = "Inception.2010.1080p.BluRay.x264-GRP"
+    x265 = "Inception.2010.1080p.BluRay.x265-GRP"
+    av1 = "Inception.2010.1080p.BluRay.AV1-GRP"
+
+    result = ranked(item(x265, size=4), item(av1, size=4), item(x264, size=4))
+
+    assert titles(result)[0] == x264
+    reasons = {r.release.title: r.reasons for r in result}
+    assert "h264 plays in every browser" in reasons[x264]
+    assert any(
+        "h265 plays only where the device decodes HEVC in hardware" in r for r in reasons[x265]
+    )
+    assert any("av1 plays in Chrome, Edge and Firefox" in r for r in reasons[av1])
+    for title in (x265, av1):
+        assert not any(
+            r.endswith("plays in browsers") or "every browser" in r for r in reasons[title]
+        )
+
+
 @pytest.mark.parametrize(
     ("release", "reason"),
     [

@@ -145,6 +145,22 @@ def test_releases_are_ranked_best_first_with_their_parsed_fields(
     assert query["imdbid"] == ["0371746"]
 
 
+@pytest.mark.usefixtures("sqs", "movie")
+def test_the_releases_list_holds_the_20_best_at_most(
+    api: ApiClient, upstream: responses.RequestsMock
+) -> None:
+    """The contract's maxItems: 20 (the validator checks it on this answer); the best are kept."""
+    many = [
+        (f"m{n:02d}", f"Iron.Man.2008.720p.WEBRip.x264-GRP{n:02d}", 2.0, n, 0) for n in range(30)
+    ]
+    upstream.add(responses.GET, f"{INDEXER}/api", body=rss([*many, RELEASES[1]]))
+
+    releases = api.get(f"{API}/movies/{MOVIE_ID}/releases").json["releases"]
+
+    assert len(releases) == 20
+    assert releases[0]["release_id"] == "b2"  # the one 1080p BluRay, among 31 found
+
+
 @pytest.mark.usefixtures("sqs", "movie", "indexer")
 def test_the_quality_preference_reorders_the_releases(api: ApiClient) -> None:
     four_k = api.get(f"{API}/movies/{MOVIE_ID}/releases?quality_preference=4K").json
@@ -290,11 +306,54 @@ def test_a_second_fetch_returns_the_active_job_with_200(
     api: ApiClient, sqs: tuple[SQSClient, str]
 ) -> None:
     first = fetch(api, {"mode": "auto"})
-    again = fetch(api, {"mode": "manual", "release_id": "a1", "quality_preference": "720p"})
+    again = fetch(api, {"mode": "auto", "quality_preference": "720p"})
+    same = fetch(api, {"mode": "manual", "release_id": "b2", "replace": True})
 
-    assert again.status == 200
-    assert again.json["job_id"] == first.json["job_id"]
+    assert (again.status, same.status) == (200, 200)
+    assert again.json["job_id"] == same.json["job_id"] == first.json["job_id"]
     assert len(messages(sqs)) == 1
+
+
+@pytest.mark.usefixtures("movie")
+def test_a_manual_fetch_of_another_release_says_what_the_active_job_fetches(
+    api: ApiClient, sqs: tuple[SQSClient, str], indexer: responses.BaseResponse
+) -> None:
+    first = fetch(api, {"mode": "auto"}).json
+    searches = len(indexer.calls)
+
+    response = fetch(api, {"mode": "manual", "release_id": "a1"})
+
+    assert response.status == 409
+    body = response.json
+    assert body["code"] == "ACTIVE_JOB"
+    assert body["active_job"]["job_id"] == first["job_id"]
+    assert body["active_job"]["release_id"] == "b2"
+    assert "Iron.Man.2008.1080p.BluRay.x264-SPARKS" in body["error"]
+    assert '"replace": true' in body["error"]
+    assert len(indexer.calls) == searches  # answered without the indexer
+    assert len(messages(sqs)) == 1  # nothing new started
+    assert api.get(f"{API}/jobs/{first['job_id']}").json["status"] == "queued"  # nothing changed
+
+
+@pytest.mark.usefixtures("movie", "indexer")
+def test_replace_stops_the_active_job_and_fetches_the_named_release(
+    api: ApiClient, sqs: tuple[SQSClient, str]
+) -> None:
+    first = fetch(api, {"mode": "auto"}).json
+    unknown = fetch(api, {"mode": "manual", "release_id": "zz9", "replace": True})
+    assert unknown.status == 404  # the release is checked before anything is stopped
+    assert api.get(f"{API}/jobs/{first['job_id']}").json["status"] == "queued"
+
+    response = fetch(api, {"mode": "manual", "release_id": "a1", "replace": True})
+
+    assert response.status == 202
+    assert (response.json["release_id"], response.json["status"]) == ("a1", "queued")
+    old = bootstrap.container().store.get_job(first["job_id"])
+    assert old is not None
+    assert old.status.value == "deleted"
+    assert old.expires_at is not None  # cleanup's next sweep removes what it stored
+    assert [m["release_id"] for m in messages(sqs)] == ["b2", "a1"]
+    assert api.get(f"{API}/movies/{MOVIE_ID}/stream").json["code"] == "INVALID_INPUT"  # not ready
 
 
 @pytest.mark.usefixtures("movie", "indexer")

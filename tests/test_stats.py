@@ -1,4 +1,5 @@
-"""/stats on a seeded store: counts, storage, time-to-ready (average and p95) and recent errors."""
+"""/stats on a seeded store: counts, storage, time-to-ready (average and p95), recent errors and the
+news servers' figures."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.domain.jobs import JobStatus, to_iso, utcnow
+from chalicelib.domain.server_figures import ServerFigures, encode_servers
 from tests.conftest import ApiClient
 from tests.seeding import seed_job
 
@@ -93,3 +95,83 @@ def test_stats_are_behind_the_api_key(api: ApiClient, env: pytest.MonkeyPatch) -
 
     assert api.get(f"{API}/stats").status == 401
     assert api.get(f"{API}/stats", headers={"X-Api-Key": "stats-key"}).status == 200
+
+
+def servers_json(*figures: ServerFigures) -> str:
+    return encode_servers(figures)
+
+
+def test_stats_add_up_each_news_servers_figures_of_the_last_24_hours(api: ApiClient) -> None:
+    hour = timedelta(hours=1)
+    main, backup = "news.example.com:563", "backup.example.net:563"
+    seed(
+        1,
+        JobStatus.READY,
+        created_ago=2 * hour,
+        ready_at=to_iso(utcnow() - hour),
+        servers=servers_json(
+            ServerFigures(main, 900, 100, 2, 700_000_000, 70.0),
+            ServerFigures(backup, 100, 0, 0, 80_000_000, 70.0),
+        ),
+    )
+    seed(  # failed an hour ago, after downloading
+        2,
+        JobStatus.ERROR,
+        created_ago=2 * hour,
+        updated_at=to_iso(utcnow() - hour),
+        error_class="missing_articles",
+        servers=servers_json(ServerFigures(main, 100, 400, 0, 100_000_000, 30.0)),
+    )
+    seed(  # ended two days ago: outside the window
+        3,
+        JobStatus.READY,
+        created_ago=50 * hour,
+        ready_at=to_iso(utcnow() - 49 * hour),
+        servers=servers_json(ServerFigures(main, 5, 5, 5, 5, 5.0)),
+    )
+    seed(4, JobStatus.DOWNLOADING, created_ago=hour)  # still going: no figures yet
+
+    body = api.get(f"{API}/stats").json
+
+    assert body["servers_last_24h"] == [
+        {
+            "server": backup,
+            "jobs": 1,
+            "articles_fetched": 100,
+            "articles_missing": 0,
+            "articles_corrupt": 0,
+            "bytes": 80_000_000,
+            "seconds": 70.0,
+            "throughput_bps": round(80_000_000 / 70, 1),
+        },
+        {
+            "server": main,
+            "jobs": 2,
+            "articles_fetched": 1000,
+            "articles_missing": 500,
+            "articles_corrupt": 2,
+            "bytes": 800_000_000,
+            "seconds": 100.0,
+            "throughput_bps": 8_000_000.0,
+        },
+    ]
+
+
+def test_a_jobs_answer_carries_its_server_figures(api: ApiClient) -> None:
+    store = bootstrap.container().store
+    figures = ServerFigures("news.example.com:563", 10, 1, 0, 1000, 2.0)
+    ended = seed_job(store, JobStatus.ERROR, error_class="usenet", servers=servers_json(figures))
+    going = seed_job(store, JobStatus.DOWNLOADING, movie_id=551)
+
+    assert api.get(f"{API}/jobs/{ended.job_id}").json["servers"] == [
+        {
+            "server": "news.example.com:563",
+            "articles_fetched": 10,
+            "articles_missing": 1,
+            "articles_corrupt": 0,
+            "bytes": 1000,
+            "seconds": 2.0,
+            "throughput_bps": 500.0,
+        }
+    ]
+    assert api.get(f"{API}/jobs/{going.job_id}").json["servers"] == []

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class JobStatus(StrEnum):
@@ -41,6 +42,39 @@ IN_PROGRESS_STATUSES: tuple[JobStatus, ...] = (
 )
 #: Statuses a client may filter the job list by (deleted jobs are never listed).
 LISTABLE_STATUSES: tuple[JobStatus, ...] = (*ACTIVE_STATUSES, JobStatus.ERROR)
+
+#: The release is at fault: trying it again fails again, another release may do.
+ReleaseFault = Literal[
+    "password", "missing_articles", "too_large", "no_video", "unpack", "repair", "media", "indexer"
+]
+#: The service or its operator is at fault: another release would fail the same way.
+ServiceFault = Literal[
+    "usenet_auth",
+    "usenet",
+    "storage",
+    "disk",
+    "stopped",
+    "stale",
+    "dispatch",
+    "queue",
+    "config",
+    "internal",
+]
+#: Why a job failed, in a word a client can act on (``error_message`` says it for people). The
+#: contract's ``ErrorClass`` enum is this list; mypy holds every place that fails a job to it.
+ErrorClass = Literal[ReleaseFault, ServiceFault]
+ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
+RELEASE_FAULTS: frozenset[str] = frozenset(get_args(ReleaseFault))
+
+
+def known_error_class(value: str | None) -> ErrorClass | None:
+    """A stored class as the contract knows it; None for none (a row from before classes were
+    recorded) or one this version does not know (written by a newer downloader mid-deploy)."""
+    for known in ERROR_CLASSES:
+        if value == known:
+            return known
+    return None
+
 
 #: How long clients should wait between polls. The downloader writes progress every 10 s, so polling
 #: faster only spends the database's request budget on unchanged rows.
@@ -130,6 +164,8 @@ class Job:
     skipped_releases: str | None = None
     #: JSON list of sentences for people: what is worth knowing and is no failure.
     notes: str | None = None
+    #: JSON list of ``ServerFigures``: what each Usenet server did, written when the job ends.
+    servers: str | None = None
     #: The last write's token (``new_write_token``): lets a resent write recognise itself.
     write_token: str | None = None
     #: The downloader task that took the job (``JobStore.take``): one task per claim.

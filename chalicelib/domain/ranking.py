@@ -34,6 +34,14 @@ OTHER_RESOLUTION_POINTS = 100  # 576p/480p/unknown: still a movie, but the last 
 SOURCE_POINTS = {"bluray": 60, "webdl": 60, "webrip": 40, "hdtv": 20, "dvd": 20}
 UNKNOWN_SOURCE_POINTS = 10
 CODEC_POINTS = {"h264": 10, "h265": 6, "av1": 6}  # H.264 plays in every browser
+#: What each playable codec's points stand for, said as it is (the ranking reason a client shows).
+#: HEVC decoding is the device's: Safari with hardware support, Edge and Chrome (107+) with a
+#: hardware decoder; AV1 plays in Chrome, Edge and Firefox, in Safari only with a hardware decoder.
+CODEC_REASONS = {
+    "h264": "h264 plays in every browser",
+    "h265": "h265 plays only where the device decodes HEVC in hardware (Safari, Edge, Chrome)",
+    "av1": "av1 plays in Chrome, Edge and Firefox, in Safari only with hardware decoding",
+}
 UNPLAYABLE_CODECS = frozenset({"xvid", "divx", "vc1", "mpeg2"})
 UNPLAYABLE_CODEC_POINTS = -30  # no browser plays these; the file would only download
 DOLBY_VISION_POINTS = -10  # DV-only profiles show wrong colours on non-DV screens
@@ -147,7 +155,7 @@ def _score(
 
     if parsed.codec in CODEC_POINTS:
         points += CODEC_POINTS[parsed.codec]
-        reasons.append(f"{parsed.codec} plays in browsers")
+        reasons.append(CODEC_REASONS[parsed.codec])
     elif parsed.codec in UNPLAYABLE_CODECS:
         points += UNPLAYABLE_CODEC_POINTS
         reasons.append(f"{parsed.codec} does not play in browsers")

@@ -3,7 +3,9 @@
 The job row is created before the message is sent, so a queue failure leaves a job to correct, never
 a message about a job that does not exist: the job is marked ``error`` and the client gets JOB_ERROR.
 An existing active job for the movie is returned as is (one job per movie) before the indexer is
-asked, so repeated fetches cost no indexer call and work while it is down.
+asked, so repeated fetches cost no indexer call and work while it is down. A manual fetch of another
+release than that job's is refused with 409 and the job (never a silent 200 for a request not
+honoured); with ``replace`` the job is stopped and deleted and the named release fetched instead.
 
 Fetching again after a job failed because of its release (password, missing articles, no video…)
 must not pick the same release again: auto mode passes over the releases the last job tried.
@@ -19,6 +21,8 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.records import MovieMetadata
 from chalicelib.domain.dispatch import MAX_CANDIDATES, Candidate, JobMessage
 from chalicelib.domain.jobs import (
+    ACTIVE_STATUSES,
+    RELEASE_FAULTS,
     Clock,
     Job,
     JobStatus,
@@ -27,7 +31,7 @@ from chalicelib.domain.jobs import (
     to_iso,
     utcnow,
 )
-from chalicelib.errors import ApiError, JobError, NotFound
+from chalicelib.errors import ActiveJobConflict, ApiError, JobError, NotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 from chalicelib.services.jobs import job_model
@@ -55,12 +59,17 @@ class FetchService:
     def fetch(self, movie_id: int, request: models.FetchRequest) -> tuple[models.Job, bool]:
         """The movie's job and whether it was created now (False: an active job already existed)."""
         previous = self._store.latest_job(movie_id)
-        if previous is not None and previous.is_active:
+        active = previous if previous is not None and previous.is_active else None
+        if active is not None and not _other_release(active, request):
             logger.info(
-                "fetch found an active job", extra={"job_id": previous.job_id, "movie_id": movie_id}
+                "fetch found an active job", extra={"job_id": active.job_id, "movie_id": movie_id}
             )
-            return job_model(previous), False
+            return job_model(active), False
+        if active is not None and not request.replace:
+            raise _conflict(active, request)
         chosen, fallbacks = self._choose(movie_id, request, previous)
+        if active is not None:
+            self._replace(active, chosen)
 
         now = self._clock()
         job = Job(
@@ -77,6 +86,8 @@ class FetchService:
         keys = {"job_id": stored.job_id, "movie_id": movie_id}
         if not created:
             logger.info("fetch found an active job", extra=keys)
+            if _other_release(stored, request):  # another request created it a moment earlier
+                raise _conflict(stored, request)
             return job_model(stored), False
         logger.info(
             "job state changed",
@@ -108,6 +119,32 @@ class FetchService:
             raise JobError(error.message) from None
         return job_model(stored), True
 
+    def _replace(self, active: Job, chosen: models.Release) -> None:
+        """Stop ``active`` for a manual fetch of another release (``replace``: true), once that
+        release is known to exist. The job is deleted as cleanup deletes an expired one
+        (``expires_at`` now, so the next sweep removes whatever it stored); a downloader still
+        working on it finds the job taken away at its next write and stops, aborting its upload."""
+        now = to_iso(self._clock())
+        replaced = self._store.transition(
+            active.job_id,
+            from_statuses=ACTIVE_STATUSES,
+            to=JobStatus.DELETED,
+            now=now,
+            expires_at=now,
+            speed_bps=None,
+            eta_seconds=None,
+        )
+        logger.info(
+            "job state changed",
+            extra={
+                "job_id": active.job_id,
+                "movie_id": active.movie_id,
+                "from": active.status.value,
+                "to": "deleted" if replaced else "(moved meanwhile)",
+                "reason": f"replaced by a manual fetch of {chosen.title}",
+            },
+        )
+
     def _choose(
         self, movie_id: int, request: models.FetchRequest, previous: Job | None
     ) -> tuple[models.Release, list[models.Release]]:
@@ -131,19 +168,21 @@ class FetchService:
         return untried[0], untried[1 : 1 + MAX_CANDIDATES]
 
 
-#: Failures that belong to the release, not to the service: trying that release again fails again.
-RELEASE_FAULTS = frozenset(
-    {
-        "password",
-        "missing_articles",
-        "too_large",
-        "no_video",
-        "unpack",
-        "repair",
-        "media",
-        "indexer",
-    }
-)
+def _conflict(active: Job, request: models.FetchRequest) -> ActiveJobConflict:
+    """Nothing is started and nothing touched: the client hears which release the active job
+    fetches and how to replace it (no indexer call: this answer works while the indexer is down)."""
+    return ActiveJobConflict(
+        f"the movie already has a {active.status.value} job ({active.job_id}) fetching "
+        f"{active.release_title or active.release_id}, not release {request.release_id}; nothing "
+        'was started. Send the request again with "replace": true to stop that job (deleting what '
+        "it fetched) and fetch this release instead",
+        job_model(active).model_dump(mode="json"),
+    )
+
+
+def _other_release(active: Job, request: models.FetchRequest) -> bool:
+    """A manual fetch of a release the active job does not fetch (auto mode takes any release)."""
+    return request.mode == "manual" and request.release_id != active.release_id
 
 
 def _tried_in_vain(previous: Job | None) -> set[str]:

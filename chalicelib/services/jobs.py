@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 from chalicelib import models
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Job, JobStatus, decode_notes, decode_skipped
+from chalicelib.domain.jobs import (
+    ErrorClass,
+    Job,
+    JobStatus,
+    decode_notes,
+    decode_skipped,
+    known_error_class,
+)
+from chalicelib.domain.server_figures import ServerFigures, decode_servers
 from chalicelib.errors import NotFound
 
 
@@ -19,6 +27,7 @@ def job_model(job: Job) -> models.Job:
         release_id=job.release_id,
         release_title=job.release_title,
         error_message=job.error_message,
+        error_class=error_class(job),
         created_at=job.created_at,
         updated_at=job.updated_at,
         ready_at=job.ready_at,
@@ -37,7 +46,26 @@ def job_model(job: Job) -> models.Job:
             for item in decode_skipped(job.skipped_releases)
         ],
         notes=decode_notes(job.notes),
+        servers=[server_model(item) for item in decode_servers(job.servers)],
     )
+
+
+def server_model(figures: ServerFigures) -> models.ServerFigures:
+    return models.ServerFigures(
+        server=figures.server,
+        articles_fetched=figures.articles_fetched,
+        articles_missing=figures.articles_missing,
+        articles_corrupt=figures.articles_corrupt,
+        bytes=figures.bytes,
+        seconds=figures.seconds,
+        throughput_bps=figures.throughput_bps,
+    )
+
+
+def error_class(job: Job) -> ErrorClass | None:
+    """Why the job failed, for clients to act on (e.g. "password-protected, try another release");
+    null unless it failed."""
+    return known_error_class(job.error_class) if job.status is JobStatus.ERROR else None
 
 
 class JobsService:
@@ -65,4 +93,5 @@ class JobsService:
             status=job.status.value,
             progress=job.progress,
             error_message=job.error_message,
+            error_class=error_class(job),
         )

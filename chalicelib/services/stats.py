@@ -7,6 +7,7 @@ from datetime import timedelta
 from chalicelib import models
 from chalicelib.adapters.store import JobStore
 from chalicelib.domain.jobs import IN_PROGRESS_STATUSES, Clock, JobStatus, to_iso, utcnow
+from chalicelib.services.jobs import server_model
 
 READY_WINDOW_DAYS = 7
 ERROR_WINDOW = timedelta(hours=24)
@@ -37,4 +38,8 @@ class StatsService:
                 p95_seconds=figures.ready_p95_seconds,
             ),
             errors_last_24h=figures.errors_by_class,
+            servers_last_24h=[
+                models.ServerTotals(**server_model(item).model_dump(), jobs=jobs)
+                for item, jobs in figures.servers
+            ],
         )

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import rarfile
 
+from chalicelib.domain.jobs import ErrorClass
 from downloader.post.recognise import name_by_content
 from downloader.post.sniff import Kind, sniff
 from downloader.volume_names import volume_number
@@ -42,7 +43,7 @@ class UnpackError(Exception):
     """A release that cannot be unpacked; the message is meant for the job's error_message and
     ``error_class`` for the JobsFailed metric (a bad release, not something an operator fixes)."""
 
-    def __init__(self, message: str, error_class: str = "unpack") -> None:
+    def __init__(self, message: str, error_class: ErrorClass = "unpack") -> None:
         super().__init__(message)
         self.error_class = error_class
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import sabctools
 
+from chalicelib.domain.server_figures import ServerFigures
 from chalicelib.logs import logger
 from downloader.errors import DownloadError, NntpAuthError, NntpBusyError, NntpError
 from downloader.usenet.nntp import BUFFER_SIZE, NntpConnection, backoff
@@ -93,6 +94,8 @@ class Engine:
         self.servers = [ServerState(i, config) for i, config in enumerate(servers)]
         self.options = options or EngineOptions()
         self._on_progress = on_progress
+        #: Seconds spent in ``download`` so far (every call of one job adds up).
+        self.seconds = 0.0
 
     def download(
         self, files: Sequence[NzbFile], folder: Path, *, watch: ArrivalWatch | None = None
@@ -136,6 +139,7 @@ class Engine:
             for thread in threads:
                 thread.join(timeout=self.options.timeout + 5)
             outputs.close_all()
+            self.seconds += time.monotonic() - started
         reason = scheduler.abort_reason
         if reason not in (None, "stopped"):
             raise DownloadError(reason)
@@ -144,6 +148,20 @@ class Engine:
             raise DownloadError("; ".join(failures.values()))
         ordered = tuple(results[nzb_file.index] for nzb_file in files)
         return DownloadResult(ordered, scheduler.done_bytes, time.monotonic() - started, failures)
+
+    def server_figures(self) -> list[ServerFigures]:
+        """What each server did in this engine's downloads so far, named by ``host:port``."""
+        return [
+            ServerFigures(
+                server=state.config.label,
+                articles_fetched=state.fetched,
+                articles_missing=state.missing,
+                articles_corrupt=state.corrupt,
+                bytes=state.fetched_bytes,
+                seconds=round(self.seconds, 3),
+            )
+            for state in self.servers
+        ]
 
     # -- one connection ------------------------------------------------------------------------
 
@@ -276,7 +294,7 @@ class Engine:
                 outputs.arrived(
                     article.file_index, response.part_begin, response.part_end, response.file_size
                 )
-                scheduler.done(article)
+                scheduler.done(article, server)
             else:
                 scheduler.lacks(article, server, corrupt=True)
         elif code in (400, 502):

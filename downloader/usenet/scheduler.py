@@ -42,6 +42,12 @@ class ServerState:
     #: Lowered when the server says it has too many of our connections.
     limit: int = 0
     ready: threading.Event = field(default_factory=threading.Event)
+    #: What it answered, for the job's per-server figures: articles delivered intact (and their
+    #: bytes), said to be missing (430/423), delivered damaged.
+    fetched: int = 0
+    fetched_bytes: int = 0
+    missing: int = 0
+    corrupt: int = 0
 
 
 @dataclass
@@ -108,15 +114,22 @@ class Scheduler:
         with self._cond:
             return self._cond.wait_for(lambda: self.finished, timeout)
 
-    def done(self, article: Article) -> None:
+    def done(self, article: Article, server: ServerState) -> None:
+        """``server`` delivered the article intact."""
         with self._cond:
             self.done_bytes += article.segment.bytes
             self.done_articles += 1
+            server.fetched += 1
+            server.fetched_bytes += article.segment.bytes
             self._settle(article)
 
     def lacks(self, article: Article, server: ServerState, *, corrupt: bool = False) -> None:
         """``server`` does not have the article (430) or served it damaged: try elsewhere."""
         with self._cond:
+            if corrupt:
+                server.corrupt += 1
+            else:
+                server.missing += 1
             article.tried.add(server.id)
             article.corrupt = article.corrupt or corrupt
             article.failures = 0

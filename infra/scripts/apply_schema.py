@@ -2,7 +2,8 @@ r"""Apply schema.sql to the production D1 database, with the job store's own D1 
 
 The statements are the ones every backend runs (``schema_statements()``: schema.sql split on ``;``),
 sent as one batch over the same HTTP code path the test suite exercises against its D1 stand-in. Every
-statement is ``CREATE ... IF NOT EXISTS``, so applying it again is safe. Terraform runs this
+statement is ``CREATE ... IF NOT EXISTS``, so applying it again is safe; columns schema.sql gained
+after the database was created (``ADDED_COLUMNS``) are then added where missing. Terraform runs this
 (``terraform_data.d1_schema``) whenever schema.sql or the database changes; by hand:
 
     CF_ACCOUNT_ID=... D1_DATABASE_ID=... CLOUDFLARE_API_TOKEN=... \
@@ -24,7 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from chalicelib.adapters.store.d1 import D1Executor  # noqa: E402
-from chalicelib.adapters.store.executor import schema_statements  # noqa: E402
+from chalicelib.adapters.store.executor import add_new_columns, schema_statements  # noqa: E402
 from chalicelib.errors import ApiError  # noqa: E402
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -56,10 +57,13 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     )
     try:
         executor.execute(statements)
+        added = add_new_columns(executor)
     except ApiError as error:
         sys.stderr.write(f"apply_schema: {error.message}\n")
         return 1
     sys.stderr.write(f"apply_schema: {len(statements)} statements applied to D1 {database_id}\n")
+    if added:
+        sys.stderr.write(f"apply_schema: columns added: {', '.join(added)}\n")
     return 0
 
 

@@ -398,6 +398,35 @@ locals {
       width  = 12
       height = 6
       properties = {
+        title  = "Articles per news server by outcome: fetched, missing, corrupt (per hour)"
+        region = var.aws_region
+        view   = "timeSeries"
+        period = 3600
+        metrics = [
+          [{ id = "serverarticles", expression = "SEARCH('{${var.metrics_namespace},outcome,server,service} MetricName=\"ServerArticles\"', 'Sum', 3600)", label = "" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
+        title  = "Bytes and throughput per news server (per hour)"
+        region = var.aws_region
+        view   = "timeSeries"
+        period = 3600
+        metrics = [
+          [{ id = "serverbytes", expression = "SEARCH('{${var.metrics_namespace},server,service} MetricName=\"ServerBytes\"', 'Sum', 3600)", label = "" }],
+          [{ id = "serverthroughput", expression = "SEARCH('{${var.metrics_namespace},server,service} MetricName=\"ServerThroughput\"', 'Average', 3600)", label = "" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      width  = 12
+      height = 6
+      properties = {
         title  = "TimeToReady (s), fetch to ready"
         region = var.aws_region
         view   = "timeSeries"

@@ -9,6 +9,7 @@ job row, the object, and an empty work folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.domain.jobs import JobStatus
+from chalicelib.domain.server_figures import decode_servers
 from downloader.post.par2 import par2_binary
 from downloader.post.remux import probe
 from downloader.task import main
@@ -103,6 +105,47 @@ def test_missing_articles_are_repaired_through_the_entry_point(
     assert task.leftovers() == []
     recovery = [mid for name, ids in release.message_ids.items() if ".vol" in name for mid in ids]
     assert any(server.stats.bodies[mid] for mid in recovery)  # repaired from fetched recovery
+
+
+def test_the_job_ends_with_what_each_news_server_did(
+    task: Task,
+    s3: S3Client,
+    rar_release_files: dict[str, bytes],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Figures per server in the job's record and as ``ServerArticles`` metrics by server and
+    outcome; the server is its host:port, never its credentials."""
+    release = make_release(rar_release_files, segment_size=16_384)
+    volume = sorted(name for name in release.message_ids if name.endswith(".rar"))[0]
+    lacking = set(release.message_ids[volume][:2])
+    primary = task.serve(release, username="u", password="pw-s3cret", missing=lacking)
+    backup = task.serve(release)
+    task.env.setenv("NNTP_SERVERS", f"{primary.url('u', 'pw-s3cret')},{backup.url(priority=1)}")
+    message = task.claimed_job()
+    capsys.readouterr()
+
+    assert main() == 0
+
+    job = task.job(message)
+    first, second = decode_servers(job.servers)
+    assert (first.server, second.server) == (
+        f"127.0.0.1:{primary.port}",
+        f"127.0.0.1:{backup.port}",
+    )
+    assert (first.articles_missing, second.articles_fetched) == (2, 2)
+    assert min(first.articles_fetched, first.bytes, first.seconds) > 0
+    output = capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    articles = {
+        (line["server"], line["outcome"]): line["ServerArticles"][0]
+        for line in lines
+        if "ServerArticles" in line
+    }
+    assert articles[(first.server, "missing")] == 2.0
+    assert articles[(second.server, "fetched")] == 2.0
+    assert articles[(first.server, "fetched")] == first.articles_fetched
+    assert "s3cret" not in output
+    assert "s3cret" not in (job.servers or "")
 
 
 @pytest.mark.parametrize(

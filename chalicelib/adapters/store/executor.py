@@ -37,6 +37,37 @@ def schema_statements(path: Path = SCHEMA_PATH) -> list[Statement]:
     return [Statement(part.strip()) for part in "\n".join(lines).split(";") if part.strip()]
 
 
+#: (table, column, type) added to schema.sql since the first release of the file format.
+ADDED_COLUMNS = (
+    ("jobs", "skipped_releases", "TEXT"),
+    ("jobs", "notes", "TEXT"),
+    ("jobs", "write_token", "TEXT"),
+    ("jobs", "worker", "TEXT"),
+    ("jobs", "servers", "TEXT"),
+    ("jobs", "playable_at", "TEXT"),
+)
+
+
+def add_new_columns(executor: Executor) -> list[str]:
+    """Add the columns schema.sql gained after a database was created (``CREATE TABLE IF NOT
+    EXISTS`` leaves an existing table alone): the local SQLite file at start, D1 when the schema is
+    applied. Two round trips at most (read the tables, add what is missing); returns what it added."""
+    tables = sorted({table for table, _, _ in ADDED_COLUMNS})
+    infos = executor.execute([Statement(f"PRAGMA table_info({table})") for table in tables])
+    present = {
+        (table, row["name"]) for table, rows in zip(tables, infos, strict=True) for row in rows
+    }
+    missing = [item for item in ADDED_COLUMNS if (item[0], item[1]) not in present]
+    if missing:
+        executor.execute(
+            [
+                Statement(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                for table, column, kind in missing
+            ]
+        )
+    return [f"{table}.{column}" for table, column, _ in missing]
+
+
 def placeholders(count: int) -> str:
     """``?, ?, ?`` for an ``IN (...)`` of ``count`` values."""
     return ", ".join("?" * count)

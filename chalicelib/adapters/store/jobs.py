@@ -22,6 +22,7 @@ from chalicelib.adapters.store.executor import (
 )
 from chalicelib.adapters.store.records import (
     JOB_COLUMNS,
+    SERVER_SUMS,
     UPDATABLE,
     Figures,
     MovieMetadata,
@@ -29,6 +30,7 @@ from chalicelib.adapters.store.records import (
     float_or_none,
     job_from_row,
     param,
+    server_sums,
 )
 from chalicelib.cache import Clock, TTLCache
 from chalicelib.domain.jobs import (
@@ -129,8 +131,9 @@ class JobStore(CleanupQueries):
 
     def figures(self, *, ready_since: str, errors_since: str) -> Figures:
         """Service figures in one round trip; p95 is nearest-rank (integer arithmetic, no math
-        functions, which SQLite builds may lack)."""
-        statuses, stored, ready, errors = self.executor.execute(
+        functions, which SQLite builds may lack). Per-server figures are those of the jobs that
+        ended since ``errors_since`` (ready, or failed, then), summed from their ``servers`` JSON."""
+        statuses, stored, ready, errors, servers = self.executor.execute(
             [
                 Statement("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"),
                 Statement(
@@ -151,6 +154,15 @@ class JobStore(CleanupQueries):
                     "WHERE status = 'error' AND updated_at >= ? GROUP BY 1",
                     (errors_since,),
                 ),
+                Statement(
+                    "SELECT json_extract(s.value, '$.server') AS server, COUNT(*) AS jobs, "
+                    + ", ".join(
+                        f"SUM(json_extract(s.value, '$.{name}')) AS {name}" for name in SERVER_SUMS
+                    )
+                    + " FROM jobs j, json_each(j.servers) s WHERE j.servers IS NOT NULL "
+                    "AND COALESCE(j.ready_at, j.updated_at) >= ? GROUP BY 1 ORDER BY 1",
+                    (errors_since,),
+                ),
             ]
         )
         timing = ready[0]
@@ -162,6 +174,7 @@ class JobStore(CleanupQueries):
             ready_average_seconds=float_or_none(timing["average"]),
             ready_p95_seconds=float_or_none(timing["p95"]),
             errors_by_class={str(row["class"]): int(row["n"]) for row in errors},
+            servers=[server_sums(row) for row in servers],
         )
 
     # -- writes ----------------------------------------------------------------------------------

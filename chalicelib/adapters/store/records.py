@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.adapters.store.executor import Param, Row
 from chalicelib.domain.jobs import Job, JobStatus
+from chalicelib.domain.server_figures import ServerFigures
 
 JOB_COLUMNS = tuple(f.name for f in fields(Job))
 #: Columns a transition may set besides status and updated_at.
@@ -54,6 +55,8 @@ class Figures:
     ready_average_seconds: float | None
     ready_p95_seconds: float | None
     errors_by_class: dict[str, int]
+    #: Per-server figures of the jobs that ended since ``servers_since``, summed by server.
+    servers: list[tuple[ServerFigures, int]]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,25 @@ def job_from_row(row: Row) -> Job:
     values["status"] = JobStatus(values["status"])
     values["movie_id"] = int(values["movie_id"])
     return Job(**values)
+
+
+#: The per-server figures ``JobStore.figures`` sums over jobs.
+SERVER_SUMS = ("articles_fetched", "articles_missing", "articles_corrupt", "bytes", "seconds")
+
+
+def server_sums(row: Row) -> tuple[ServerFigures, int]:
+    """One server's summed figures and how many jobs they come from."""
+    return (
+        ServerFigures(
+            server=str(row["server"]),
+            articles_fetched=int(row["articles_fetched"] or 0),
+            articles_missing=int(row["articles_missing"] or 0),
+            articles_corrupt=int(row["articles_corrupt"] or 0),
+            bytes=int(row["bytes"] or 0),
+            seconds=round(float(row["seconds"] or 0.0), 3),
+        ),
+        int(row["jobs"]),
+    )
 
 
 def float_or_none(value: object) -> float | None:

@@ -10,18 +10,14 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from chalicelib.adapters.store.executor import Row, Statement, schema_statements
+from chalicelib.adapters.store.executor import (
+    Row,
+    Statement,
+    add_new_columns,
+    schema_statements,
+)
 from chalicelib.errors import StorageError
 from chalicelib.logs import logger
-
-#: (table, column, type) added to schema.sql since the first release of the file format.
-ADDED_COLUMNS = (
-    ("jobs", "skipped_releases", "TEXT"),
-    ("jobs", "notes", "TEXT"),
-    ("jobs", "write_token", "TEXT"),
-    ("jobs", "worker", "TEXT"),
-    ("jobs", "playable_at", "TEXT"),
-)
 
 
 class SqliteExecutor:
@@ -32,17 +28,7 @@ class SqliteExecutor:
         self.round_trips = 0
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self.execute(schema_statements())
-        self._add_new_columns()
-
-    def _add_new_columns(self) -> None:
-        """Columns added to schema.sql after a local file was created (``CREATE TABLE IF NOT
-        EXISTS`` leaves an existing table alone), so an old ``make run`` database keeps working."""
-        for table, column, kind in ADDED_COLUMNS:
-            present = {
-                row["name"] for row in self.execute([Statement(f"PRAGMA table_info({table})")])[0]
-            }
-            if column not in present:
-                self.execute([Statement(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")])
+        add_new_columns(self)  # an old ``make run`` database keeps working
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
