@@ -207,6 +207,7 @@ class Release(_Model):
     grabs: int | None
     resolution: str | None
     source: str | None
+    modifier: str | None
     remux: bool
     codec: str | None
     hdr: str | None

@@ -33,6 +33,7 @@ def release(release_id: str, *, rejected: bool = False, score: float = 1.0) -> m
         grabs=10,
         resolution="1080p",
         source="bluray",
+        modifier=None,
         remux=False,
         codec="h264",
         hdr=None,

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.domain.indexer_release import IndexerRelease
 from chalicelib.domain.ranking import Film, Ranked, rank
-from chalicelib.domain.release_parser import parse_release
+from chalicelib.domain.release_parser import ParsedRelease, parse_release
 
 GB = 1_000_000_000
 MAX_BYTES = 100 * GB
@@ -203,6 +203,12 @@ def test_only_h264_is_said_to_play_in_every_browser() -> None:
         (item("Inception.2010.1080p.BluRay.x264-GRP", size=0.2), "too small for a movie"),
         (item("Inception.2010.1080p.BluRay.x264-GRP", size=120), "exceeds the 100 GB limit"),
         (item("Inception.S01E02.1080p.WEB-DL.x264-GRP"), "a TV episode"),
+        (item("Inception.2010.05.16.720p.HDTV.x264-GRP"), "a TV episode"),
+        (item("[SubsPlease] Inception - 05 (1080p) [ABCD1234].mkv"), "a TV episode"),
+        (item("Inception.S01.1080p.BluRay.x264-GRP"), "a TV season pack"),
+        (item("Inception.Season.01.1080p.WEB-DL.DDP5.1.H.264-GRP"), "a TV season pack"),
+        (item("Inception.2010.WORKPRINT.x264-GRP"), "rejected: workprint"),
+        (item("[NEWCAM] Inception 2010 1080p"), "rejected: cam"),
         (item("Inception.2010.1080p.BluRay.x264-GRP", categories=(5000, 5040)), "movie category"),
         (item("Inception.1994.1080p.BluRay.x264-GRP"), "year 1994, the movie is from 2010"),
     ],
@@ -300,3 +306,50 @@ def test_a_number_from_the_films_own_title_is_not_a_wrong_year(film: Film, name:
     (ranked_release,) = rank([(item(name), parse_release(name))], max_bytes=MAX_BYTES, film=film)
 
     assert not ranked_release.rejected, ranked_release.reasons
+
+
+def test_a_remux_is_its_tiers_top_source_and_the_smaller_release_still_wins() -> None:
+    remux = item("Inception.2010.1080p.Remux.AVC.DTS-HD.MA.5.1-GRP", size=30)
+    encode = item("Inception.2010.1080p.BluRay.x264-GRP", size=10)
+    webrip = item("Inception.2010.1080p.WEBRip.x264-GRP", size=3)
+    smaller_720p = item("Inception.2010.720p.BluRay.x264-GRP", size=4)
+    uhd_remux = item("Inception.2010.2160p.UHD.BluRay.REMUX.HDR.HEVC.Atmos-GRP", size=60)
+
+    result = ranked(uhd_remux, smaller_720p, webrip, remux, encode)
+
+    assert [r.release for r in result] == [encode, remux, webrip, smaller_720p, uhd_remux]
+    assert result[0].score == result[1].score  # the same tier and source: the size decides
+    assert "source bluray (remux)" in result[1].reasons
+    assert result[1].parsed.modifier == "remux"
+
+
+def test_at_4k_a_remux_ties_with_a_web_dl_and_the_smaller_wins() -> None:
+    remux = item("Inception.2010.2160p.UHDRemux.HDR.HEVC.TrueHD-GRP", size=60)
+    web = item("Inception.2010.2160p.WEB-DL.DDP5.1.HDR.H.265-GRP", size=15)
+    webrip = item("Inception.2010.2160p.WEBRip.x265-GRP", size=8)
+
+    result = ranked(webrip, remux, web, preference="4K")
+
+    assert [r.release for r in result] == [web, remux, webrip]
+
+
+def test_what_a_release_is_comes_from_the_parser_alone() -> None:
+    """Ranking never reads the name for TV: what the parser says is what counts."""
+    name = "Inception.S01E02.1080p.WEB-DL.x264-GRP"
+    as_a_film = ParsedRelease(title="Inception", resolution="1080p", source="webdl", codec="h264")
+
+    (as_parsed,) = ranked(item(name))
+    (trusted,) = rank([(item(name), as_a_film)], max_bytes=MAX_BYTES, film=Film("Inception"))
+
+    assert as_parsed.rejected
+    assert not trusted.rejected
+
+
+def test_a_film_whose_title_looks_like_a_season_is_not_tv() -> None:
+    name = "Open.Season.2.2008.1080p.BluRay.x264-GRP"
+
+    (result,) = rank(
+        [(item(name), parse_release(name))], max_bytes=MAX_BYTES, film=Film("Open Season 2", 2008)
+    )
+
+    assert not result.rejected, result.reasons

@@ -10,7 +10,9 @@ import string
 from pathlib import Path
 
 import pytest
+import yaml
 
+from chalicelib import models
 from chalicelib.domain.release_parser import MAX_NAME_LENGTH, ParsedRelease, parse_release
 from chalicelib.domain.release_tokens import (
     AUDIO_RANK,
@@ -18,15 +20,20 @@ from chalicelib.domain.release_tokens import (
     CODECS,
     EDITIONS,
     HDR_RANK,
+    MODIFIERS,
     RESOLUTIONS,
     SOURCES,
     TOKENS,
+    TV_KINDS,
 )
 from tests.release_names import ANY, CASES, Case
 
 SHARED_ITEMS = (
     Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "newznab" / "items.jsonl"
 )
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = ROOT / "docs" / "API_CONTRACT.yml"
+README = ROOT / "README.md"
 FIELDS = [field.name for field in dataclasses.fields(ParsedRelease)]
 LANGUAGES = frozenset(token.value for token in TOKENS.values() if token.kind == "language")
 
@@ -38,7 +45,7 @@ def _case_id(index: int, case: Case) -> str:
 
 def _expected(case: Case) -> dict[str, object]:
     full: dict[str, object] = dict.fromkeys(FIELDS)
-    full.update(remux=False, proper=False, repack=False, obfuscated=False, languages=())
+    full.update(proper=False, repack=False, obfuscated=False, languages=())
     full.update(case.expected)
     full["cam_like"] = full["source"] in CAM_LIKE
     return {field: value for field, value in full.items() if value is not ANY}
@@ -63,6 +70,9 @@ def test_release_table(case: Case) -> None:
 def _assert_allowed(parsed: ParsedRelease) -> None:
     assert parsed.resolution in (None, *RESOLUTIONS)
     assert parsed.source in (None, *SOURCES)
+    assert parsed.modifier in (None, *MODIFIERS)
+    assert parsed.remux == (parsed.modifier == "remux")
+    assert parsed.tv in (None, *TV_KINDS)
     assert parsed.codec in (None, *CODECS)
     assert parsed.hdr in (None, *HDR_RANK)
     assert parsed.audio in (None, *AUDIO_RANK)
@@ -72,6 +82,8 @@ def _assert_allowed(parsed: ParsedRelease) -> None:
     assert set(parsed.languages) <= LANGUAGES
     assert len(set(parsed.languages)) == len(parsed.languages)
     assert parsed.cam_like == (parsed.source in CAM_LIKE)
+    if parsed.cam_like:
+        assert parsed.modifier is None  # a fake's "REMUX" is not believed
     for flag in (parsed.remux, parsed.proper, parsed.repack, parsed.obfuscated, parsed.cam_like):
         assert isinstance(flag, bool)
     if parsed.title is not None:
@@ -175,3 +187,82 @@ def test_cam_token_wins_wherever_it_stands() -> None:
         "Movie.2023.2160p.UHD.BluRay.REMUX.HDCAM-GRP",
     ):
         assert parse_release(name).source == "cam", name
+
+
+#: Every CAM-family spelling (Radarr's, guessit's and PTN's, and the joined forms), by source.
+CAM_SPELLINGS = {
+    "cam": ("CAM", "CAMRip", "CAM-Rip", "HDCAM", "HD-CAM", "HD CAM", "HDCAMRip", "HD-CAMRip",
+            "HQCAM", "HQ-CAM", "NEWCAM", "NEW-CAM", "CAMHD", "HQ-Rip", "HQRip"),
+    "telesync": ("TS", "HDTS", "HD-TS", "HD.TS", "HD_TS", "TSRip", "TS-Rip", "HDTSRip", "HDTS-Rip",
+                 "TELESYNC", "TeleSync", "Tele-Sync", "TELESYNCH", "PDVD", "PreDVD", "Pre-DVD",
+                 "PreDVDRip", "HQ-TS", "HQTS"),
+    "telecine": ("TC", "HDTC", "HD-TC", "TCRip", "TC-Rip", "TELECINE", "TeleCine", "Tele.Cine"),
+    "workprint": ("WORKPRINT", "WorkPrint", "WP", "Work-Print"),
+    "screener": ("SCR", "DVDSCR", "DVD-SCR", "DVDScr", "DVDSCREENER", "DVD.Screener", "SCREENER",
+                 "BDSCR", "BD-SCR", "WEBSCR", "WEB-SCR", "HDSCR"),
+}  # fmt: skip
+
+#: Where a CAM-family word stands: mid-name, beside other sources, before the group, first, in
+#: leading or trailing brackets, spaced, without a year, and in one case throughout.
+CAM_POSITIONS = (
+    "Some.Movie.2023.{}.x264-GRP",
+    "Some.Movie.2023.1080p.WEB-DL.{}.x264-GRP",
+    "Some.Movie.2023.2160p.UHD.BluRay.REMUX.x265.{}-GRP",
+    "{}.Some.Movie.2023.x264-GRP",
+    "[{}] Some Movie 2023 720p",
+    "Some Movie (2023) [{}]",
+    "Some Movie 2023 {} 720p x264 AAC",
+    "Some.Movie.{}.x264-GRP",
+    "Some.Movie.{}.2023.x264-GRP",
+    "Some.Movie.2023.1080p.{}",
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "spelling"),
+    [(source, spelling) for source, spellings in CAM_SPELLINGS.items() for spelling in spellings],
+)
+def test_no_cam_family_word_is_ever_missed(source: str, spelling: str) -> None:
+    names = [template.format(spelling) for template in CAM_POSITIONS]
+    names += [name.lower() for name in names[:3] + names[6:8]]
+    names += [name.upper() for name in names[:3] + names[6:8]]
+    for name in names:
+        parsed = parse_release(name)
+        assert (parsed.source, parsed.cam_like, parsed.modifier) == (source, True, None), name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *(f"{word}.2019.1080p.WEB-DL.x264-GRP" for word in ("TS", "TC", "Cam", "WP", "Screener")),
+        *(f"{word}.2019.1080p.BluRay.x264-GRP" for word in ("Camera", "Cameron", "Tsunami")),
+        *(f"The.{word}.Story.2019.720p.WEB.x264-GRP" for word in ("Scream", "Telecast", "Scrooge")),
+        *(f"Movie.2019.1080p.WEB-DL.x264-{group}" for group in ("TC", "TS", "CAM", "WP")),
+        "Movie.2019.1080p.WEB-DL.x264-GRP.ts",
+        "Movie.2019.1080p.WEB-DL.x264-GRP.TS",
+        "Movie.2019.1080p.HDTV.x264.ts",
+        '"Movie.2019.1080p.HDTV.x264.TS" yEnc',
+        "movie.2019.1080p.web.x264.ts",
+        "Movie.2019.1080p.BluRay.DTS-HD.MA.5.1.x264-GRP",
+        "Movie.2019.1080p.WEB.DDP5.1.Atmos.H.264-WEBSCREAM",
+        "Cam.Girl.2019.1080p.WEB.x264-GRP",
+        "cam.2018.1080p.nf.web-dl.ddp5.1.x264-ntg",
+        "The.Young.and.Prodigious.T.S.Spivet.2013.1080p.BluRay.x264-GRP",
+    ],
+)
+def test_words_that_only_look_like_cam_are_not_cams(name: str) -> None:
+    parsed = parse_release(name)
+    assert not parsed.cam_like, (name, parsed.source)
+    assert parsed.source in ("webdl", "bluray", "hdtv"), (name, parsed.source)
+
+
+def test_the_contract_and_readme_list_the_parsers_values() -> None:
+    release = yaml.safe_load(CONTRACT.read_text("utf-8"))["components"]["schemas"]["Release"]
+    properties = release["properties"]
+    assert properties["source"]["enum"] == [*SOURCES, None]
+    assert properties["resolution"]["enum"] == [*RESOLUTIONS, None]
+    assert properties["modifier"]["enum"] == [*MODIFIERS, None]
+    assert set(release["required"]) == set(properties) == set(models.Release.model_fields)
+    readme = README.read_text("utf-8")
+    for value in (*SOURCES, *MODIFIERS, *RESOLUTIONS):
+        assert f"`{value}`" in readme, f"README does not list {value}"

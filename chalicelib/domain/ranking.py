@@ -1,7 +1,8 @@
 """Auto-mode ranking of a movie's releases: deterministic, and explained release by release.
 
 A score is a sum of points per rule, so ``score_reasons`` can say where every point came from.
-The weights are tiers: resolution outweighs everything below it, then source, then the small
+The weights are tiers: resolution outweighs everything below it, then source (a remux counts as
+the Blu-ray it is: its tier's top source, no more, so a smaller encode still wins), then the small
 preferences (browser-friendly codec, PROPER/REPACK, a known group, a proven number of grabs). Within
 equal scores the smaller release wins (it is ready sooner and costs less storage), then the newer one,
 then the id, so the same input always gives the same order.
@@ -11,8 +12,12 @@ own language, and no dual-audio or original-version-with-subtitles tag) drops be
 resolution tier: a viewer of this English-language service would rather watch 720p they understand.
 
 Rejected releases are never picked in auto mode and sort last: passworded, implausible sizes, TV
-episodes, years that contradict the movie, and CAM/TS/TC/SCR releases — unless nothing else exists,
-in which case the best of those is offered (a user asked for the movie; the reasons say what it is).
+episodes and season packs, years that contradict the movie, and CAM-like releases (cam, telesync,
+telecine, workprint, screener) — unless nothing else exists, in which case the best of those is
+offered (a user asked for the movie; the reasons say what it is).
+
+What a release *is* (its source, modifier, TV or film, CAM or not) is read by ``release_parser``
+alone; ranking never looks at the name for it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ PREFERENCES = {"720p": "720p", "1080p": "1080p", "4K": "2160p"}
 
 RESOLUTION_POINTS = (400, 300, 200)  # preferred, then the next two in the spec's order
 OTHER_RESOLUTION_POINTS = 100  # 576p/480p/unknown: still a movie, but the last resort
+#: A remux is ``bluray`` with modifier ``remux``: the top source of its resolution tier, like any
+#: Blu-ray, and no higher, so within a tier the smaller release still wins.
 SOURCE_POINTS = {"bluray": 60, "webdl": 60, "webrip": 40, "hdtv": 20, "dvd": 20}
 UNKNOWN_SOURCE_POINTS = 10
 CODEC_POINTS = {"h264": 10, "h265": 6, "av1": 6}  # H.264 plays in every browser
@@ -75,7 +82,7 @@ KNOWN_GROUPS = frozenset(
 )  # fmt: skip
 
 MIN_MOVIE_BYTES = 300 * 1000 * 1000
-_EPISODE = re.compile(r"(?i)(?:^|[ ._\-\[(])(?:S\d{1,2}E\d{1,3}|\d{1,2}x\d{2,3})(?:$|[ ._\-\])])")
+TV_REASONS = {"episode": "rejected: a TV episode", "season": "rejected: a TV season pack"}
 _PASSWORD_WORDS = re.compile(r"(?i)\b(?:passworded|password[ ._-]?protected)\b")
 
 
@@ -148,7 +155,8 @@ def _score(
         rejections.append(f"rejected: {parsed.source} (filmed in a cinema or a pre-release copy)")
     elif parsed.source in SOURCE_POINTS:
         points += SOURCE_POINTS[parsed.source]
-        reasons.append(f"source {parsed.source}")
+        modifier = f" ({parsed.modifier})" if parsed.modifier else ""
+        reasons.append(f"source {parsed.source}{modifier}")
     else:
         points += UNKNOWN_SOURCE_POINTS
         reasons.append("unknown source")
@@ -194,8 +202,8 @@ def _rejections(
         found.append(f"rejected: {size / 1e6:.0f} MB is too small for a movie")
     if size is not None and size > max_bytes:
         found.append(f"rejected: {size / 1e9:.1f} GB exceeds the {max_bytes / 1e9:.0f} GB limit")
-    if _EPISODE.search(release.title):
-        found.append("rejected: a TV episode")
+    if parsed.tv is not None:
+        found.append(TV_REASONS.get(parsed.tv, "rejected: TV"))
     categories = [c for c in release.categories if c != 0]
     if categories and not any(2000 <= c < 3000 for c in categories):
         found.append("rejected: not in a movie category")

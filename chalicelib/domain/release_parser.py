@@ -4,20 +4,25 @@ Pure: no I/O, no clock, no globals mutated; every regex is compiled once at impo
 
 How a name is read (Sonarr/Radarr's shape, our tables in ``release_tokens``):
 
-1. Clean: first 500 characters, one line, the quoted file name of a Usenet subject, no leading
-   ``[tags]``. 2. Group: the tail after the final ``-`` once ``[eztv]``/``[hash]`` tags,
-   extensions and reposter junk (``-Obfuscated``, ``-1``) are gone; refused when it is a strong
-   quality word, a number, has spaces or dots, or nothing before it looks like a release.
-3. Tokens: ``WEB-DL``, ``H.264``, ``DTS-HD``, ``DD+``… are joined, then the name is split on
-   separators and whole tokens are looked up (never substrings: "Scream" is not SCR).
+1. Clean (``release_cleaner``): first 500 characters, one line, the quoted file name of a Usenet
+   subject; leading ``[tags]`` are set aside (never the title, but "[CAM] Film" is a CAM).
+2. Group: the tail after the final ``-`` once ``[eztv]``/``[hash]`` tags, extensions (``.ts`` is a
+   container, never telesync) and reposter junk (``-Obfuscated``, ``-1``) are gone; refused when it
+   is a strong quality word, a number, has spaces or dots, or nothing before it looks like a release.
+3. Tokens: ``WEB-DL``, ``H.264``, ``DTS-HD``, ``HD-TS``, ``HQ CAM``, ``HD DVD``... are joined, then
+   the name is split on separators and whole tokens are looked up (never substrings: "Scream" is
+   not SCR). A first token that is a CAM-family tag (``HDCAM.Film``, ``CAM.Film.2021``) is a tag.
 4. Title and year: the title ends at the first strong token or at the year; the year is the last
    one (1900-2099, never the first token) before the first tag, else before the first quality
    token ("2001 A Space Odyssey 1968", "Blade Runner 2049 2017", "Movie.EXTENDED.2019.1080p").
-5. Fields come from the tokens after the title; a cam-like token there (HDCAM, TS, TC, SCR…)
-   wins over WEB/BluRay tokens, because fakes label themselves both ways.
-
-Unknown parts are ``None``, never guessed; a hash or random string is ``obfuscated`` and nothing
-else.
+   A weak CAM-family word ending the title where nothing says it is a title word (no year, or a
+   name in one case: "movie.cam.x264") is read as the source: pessimism.
+5. Fields come from the tokens after the title. Source: a cam-like token there (HDCAM, TS, TC,
+   WP, SCR…) wins over WEB/BluRay tokens, because fakes label themselves both ways; else the
+   first source named; else what implies one (a remux is of a Blu-ray; PAL/NTSC a DVD; ``.m2ts`` a
+   Blu-ray stream; 540p a stream). ``REMUX`` is the ``modifier``, never believed beside a CAM.
+   TV: an episode marker (``S01E02``, ``1x02``, an anime ``- 05``) or a date makes it an
+   ``episode``, a bare ``S01`` or a ``Season 01`` a ``season`` pack.
 
 Decision: our own tables, no library. Measured here (2 shared cores, CPython 3.11) on the 2,118
 names of ``bench/release_parser.py`` (475-name test table + 1,643 shared Newznab names), and on
@@ -30,28 +35,28 @@ group, cam_like; their sources mapped to ours, our pessimistic rule applied to g
 * parse-torrent-title 2.8.2: 108-114 ms per 100 names (ratio 0.03-0.05); 271/475; cam_like wrong
   for 9/34 (WEB-DL beats HDCAM); ``[hash]`` tags split into the group; no obfuscation flag.
 * this module: 3-5.5 ms per 100 names (30-55 µs a name, ~15x a bare split-and-lookup; the two
-  cores are shared, hence the ranges); 475/475 by construction, the table being its test.
+  cores are shared, hence the ranges); 475/475 by construction, the table being its test. Since
+  issue 17 (every source family, the CAM family wherever it stands, TV): 4-6.5 ms per 100 of the
+  2,261 names, 1.06-1.13x the earlier figure measured side by side; the table is 618 names.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Final
 
+from chalicelib.domain.release_cleaner import SPLIT, clean, looks_obfuscated, split_group, trim
 from chalicelib.domain.release_tokens import (
     AUDIO_RANK,
     CAM_LIKE,
-    DASHED_GROUPS,
     EDITION_PAIRS,
-    EXTENSIONS,
-    GROUP_JUNK,
     HDR_RANK,
+    JOINED_FIRST_LETTERS,
     JOINED_SPELLINGS,
+    SEASON_MARK,
     TOKENS,
     Token,
-    is_strong_quality,
     meanings_of,
 )
 
@@ -66,7 +71,8 @@ class ParsedRelease:
     year: int | None = None
     resolution: str | None = None
     source: str | None = None
-    remux: bool = False
+    #: ``"remux"`` (``release_tokens.MODIFIERS``): the disc's own streams, the best a source gives.
+    modifier: str | None = None
     codec: str | None = None
     hdr: str | None = None
     audio: str | None = None
@@ -77,51 +83,48 @@ class ParsedRelease:
     languages: tuple[str, ...] = ()
     obfuscated: bool = False
     cam_like: bool = False
+    #: ``"episode"`` or ``"season"`` (a pack) for TV (``release_tokens.TV_KINDS``); ``None``: a film.
+    tv: str | None = None
+
+    @property
+    def remux(self) -> bool:
+        return self.modifier == "remux"
 
 
 _EMPTY: Final = ParsedRelease()
 _OBFUSCATED: Final = ParsedRelease(obfuscated=True)
 
 _I = re.IGNORECASE
-_SPACES = re.compile(r"\s+")
-_QUOTED = re.compile(r'"([^"]{4,})"')
-_LEADING_TAGS = re.compile(r"^(?:\s*(?:\[[^\[\]]*\]|\(\?+\)|\{[^{}]*\}|[-:~]))+\s*")
-_EXTENSION = re.compile(
-    r"(?:\.(?:" + "|".join(EXTENSIONS) + r")|\.part\d+|\.vol\d+\+\d+|\.r\d\d)$", _I
+_JOINED = re.compile(
+    rf"(?<![a-z0-9])(?=[{JOINED_FIRST_LETTERS}])(?:" + "|".join(JOINED_SPELLINGS) + ")", _I
 )
-_TRAILING_TAG = re.compile(r"[\s._-]*\[[^\[\]]*\]\s*$")
-_TRAILING_JUNK = re.compile(
-    r"(?:-(?:" + "|".join(GROUP_JUNK) + r")|-?WtF\[nZb\]|-\[N-Z-B\]|(?<=[A-Za-z])-\d|\s+yEnc)$", _I
-)
-_DASHED_GROUP = re.compile(r"[-. ](" + "|".join(map(re.escape, DASHED_GROUPS)) + r")$", _I)
-_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_&@!$]{0,29}")
-_GROUP_DOT_TAIL = re.compile(r"\.(?:[a-z]*subs?|english|eng)$", _I)
-_TS_EXTENSION = re.compile(r"-[A-Za-z0-9]+\.ts$", _I)
-_JOINED = re.compile(r"(?<![a-z0-9])(?:" + "|".join(JOINED_SPELLINGS) + ")", _I)
 _JOIN_SEPARATORS = re.compile(r"[ ._:-]")
 # An anime episode number after a spaced dash ("Sakura Quest - 05 [1080p]") becomes "E05".
 _ANIME_EPISODE = re.compile(r"(?<=[\s_])-[\s_]+(\d{1,3})(?:v\d)?(?=[\s_\[(]|$)")
-_SPLIT = re.compile(r"[\s._\-\[\](){}+,/\\|\"<>*#~=]+")
 _WORD = re.compile(r"[^\W_]")
-_HEX = re.compile(r"[0-9a-f]{16,}", _I)
-_VOWELS = frozenset("aeiouyAEIOUY")
 
 
 def parse_release(name: str) -> ParsedRelease:
     """Parse one release name; never raises, whatever the input."""
     if not isinstance(name, str):
         return _EMPTY
-    text = _clean(name[:MAX_NAME_LENGTH])
+    text, leading = clean(name[:MAX_NAME_LENGTH])
     if not text:
         return _EMPTY
-    trimmed, tags = _trim(text)
-    if _looks_obfuscated(trimmed):
+    trimmed, tags = trim(text)
+    if looks_obfuscated(trimmed):
         return _OBFUSCATED
-    body, group = _split_group(trimmed)
-    # Trailing [tags] may hold quality ("[1080p] [BluRay]") but never words of the title.
-    tag_tokens = _tokens(" ".join(tags))
+    body, group = split_group(trimmed)
+    # Trailing and leading [tags] may hold quality ("[1080p] [BluRay]", "[CAM] Film") but never
+    # words of the title.
+    tag_tokens = _tokens(" ".join(tags)) if tags else []
+    if leading:
+        tag_tokens += _tokens(leading)
+    mixed_case = _mixed_case(body)
     tokens = _tokens(body)
-    parsed = _read(tokens + tag_tokens, len(tokens), group, mixed_case=_mixed_case(body))
+    if _leading_cam(tokens, mixed_case):  # "HDCAM.Film.2021": a tag, not the title's first word
+        tag_tokens.append(tokens.pop(0))
+    parsed = _read(tokens + tag_tokens, len(tokens), group, mixed_case=mixed_case)
     if group is not None and parsed is None:
         # Nothing release-like before the dash ("X-Men"): the dash belonged to the title.
         tokens = _tokens(trimmed)
@@ -129,85 +132,23 @@ def parse_release(name: str) -> ParsedRelease:
     return parsed or ParsedRelease(title=" ".join(tokens) or None)
 
 
-def _clean(text: str) -> str:
-    """One line, the quoted file name of a Usenet subject if there is one, no leading tags."""
-    text = _SPACES.sub(" ", text).strip()
-    quoted = _QUOTED.search(text)
-    if quoted:
-        inner = _strip_extensions(quoted.group(1).strip())
-        if len(inner) >= 6 and _SPLIT.search(inner):
-            text = inner
-    stripped = _LEADING_TAGS.sub("", text)
-    return stripped if stripped.strip(" .-_") else text
-
-
-def _strip_extensions(text: str) -> str:
-    while True:
-        shorter = _EXTENSION.sub("", text)
-        if shorter == text:
-            return text
-        text = shorter
-
-
-def _trim(text: str) -> tuple[str, list[str]]:
-    """Drop what follows the group (``[eztv]``/``[hash]`` tags, extensions, reposter suffixes).
-
-    Returns the trimmed name and the trailing tags, which may still say something about quality.
-    """
-    tags: list[str] = []
-    for _ in range(8):
-        tag = _TRAILING_TAG.search(text)
-        shorter = text[: tag.start()] if tag else text
-        shorter = _TRAILING_JUNK.sub("", shorter)
-        shorter = _strip_extensions(shorter).rstrip(" .-_")
-        if _TS_EXTENSION.search(shorter):
-            shorter = shorter[:-3]
-        if shorter == text or not shorter:
-            break
-        if tag:
-            tags.insert(0, tag.group(0))
-        text = shorter
-    return text, tags
-
-
-def _looks_obfuscated(text: str) -> bool:
-    """A single long token that is hex, or letters and digits shuffled, or has no vowels."""
-    core = text.strip(" .-_[]()")
-    if len(core) < 12 or _SPLIT.search(core) or not core.isalnum():
+def _leading_cam(tokens: list[str], mixed_case: bool) -> bool:
+    """The first token is a CAM-family tag: a strong one (``HDCAM``, ``TELESYNC``), or a short one
+    in scene case with the title after it (``CAM.Film.2021``, never ``Cam.2018``, ``TS.2019``)."""
+    if len(tokens) < 2:
         return False
-    if len(core) >= 16 and _HEX.fullmatch(core) and not core.isdigit() and not core.isalpha():
+    found = meanings_of(tokens[0].lower())
+    if not any(m.kind == "source" and m.value in CAM_LIKE for m in found):
+        return False
+    if any(m.strong for m in found):
         return True
-    switches = sum(1 for a, b in pairwise(core) if a.isdigit() != b.isdigit())
-    if len(core) >= 16 and switches >= 3:
-        return True
-    letters = [c for c in core if c.isalpha()]
-    return len(letters) >= 10 and not any(c in _VOWELS for c in letters)
-
-
-def _split_group(text: str) -> tuple[str, str | None]:
-    """(the name before the group, the group) or (the name, None)."""
-    dashed = _DASHED_GROUP.search(text)
-    if dashed:
-        return text[: dashed.start()], dashed.group(1)
-    dash = text.rfind("-")
-    if dash <= 0:
-        return text, None
-    words = text[dash + 1 :].split()
-    if not words or not all(_is_tag_word(word) for word in words[1:]):
-        return text, None
-    candidate = _GROUP_DOT_TAIL.sub("", words[0])
-    if not _GROUP.fullmatch(candidate) or is_strong_quality(candidate) or _is_tag_word(candidate):
-        return text, None
-    joined = re.search(r"[A-Za-z0-9]+$", text[:dash])
-    if joined and is_strong_quality(joined.group(0) + candidate):  # Blu-Ray, WEB-DL, H-264
-        return text, None
-    return " ".join([text[:dash], *words[1:]]), candidate
-
-
-def _is_tag_word(word: str) -> bool:
-    low = word.lower()
-    token = TOKENS.get(low)
-    return (token is not None and token.kind in ("language", "subs")) or low.endswith("subs")
+    following = tokens[1]
+    return (
+        mixed_case
+        and _scene_case(tokens[0])
+        and not _is_year(following)
+        and not any(m.strong for m in meanings_of(following.lower()))
+    )
 
 
 def _join(match: re.Match[str]) -> str:
@@ -218,7 +159,7 @@ def _tokens(body: str) -> list[str]:
     """Whole words, with multi-part spellings (``WEB-DL``, ``H.264``, ``DD+``) joined first."""
     body = _JOINED.sub(_join, body)
     body = _ANIME_EPISODE.sub(lambda m: f" E{m.group(1):0>2} ", body)
-    return [t for t in (raw.strip(":;!?") for raw in _SPLIT.split(body)) if _WORD.search(t)]
+    return [t for t in (raw.strip(":;!?") for raw in SPLIT.split(body)) if _WORD.search(t)]
 
 
 def _mixed_case(text: str) -> bool:
@@ -246,8 +187,13 @@ def _is_date(tokens: list[str], i: int) -> bool:
 
 
 _QUALITY_KINDS: Final = frozenset(
-    ("source", "codec", "audio", "hdr", "resolution", "res_hint", "remux")
+    ("source", "codec", "audio", "hdr", "resolution", "res_hint", "remux", "tv")
 )
+_SEASON_WORDS: Final = frozenset(("season", "saison", "staffel", "temporada", "stagione"))
+_PACK_WORDS: Final = frozenset(("complete", "completa", "komplett", "pack", "integrale"))
+#: A resolution only streaming services deliver (qHD): a web release when nothing else says.
+_WEB_ONLY_RESOLUTIONS: Final = frozenset(("540p",))
+_HD_RESOLUTIONS: Final = frozenset(("720p", "1080p", "2160p"))
 
 
 def _read(
@@ -259,8 +205,11 @@ def _read(
     """
     if not tokens:
         return None
+    lows = [token.lower() for token in tokens]
     meanings: list[tuple[Token, ...]] = [()]  # the first token is always the title's
-    meanings.extend(meanings_of(token.lower()) for token in tokens[1:])
+    meanings.extend(meanings_of(low) for low in lows[1:])
+    if not _SEASON_WORDS.isdisjoint(lows):
+        _mark_seasons(tokens, lows, meanings)
     strong = [
         any(m.strong or (mixed_case and _scene_case(tok)) for m in found)
         for tok, found in zip(tokens, meanings, strict=True)
@@ -270,23 +219,34 @@ def _read(
     for i in range(1, len(tokens)):
         if strong[i]:
             end = min(end, i)
-            if any(m.kind in _QUALITY_KINDS or m.value == "episode" for m in meanings[i]):
+            if any(m.kind in _QUALITY_KINDS for m in meanings[i]):
                 quality_at = i
                 break
     # The last year before the first tag ("Blade Runner 2049 2017"); failing that, the last one
     # before the first quality token ("Movie.EXTENDED.2019.1080p").
     year_at: int | None = None
+    dated = False
     for i in range(1, quality_at):
         if year_at is not None and i > end:
             break
         if _is_year(tokens[i]):
             year_at = i
             if _is_date(tokens, i):
+                dated = True  # a talk show's or a match's date: TV
                 break
     if year_at is not None:
         end = min(end, year_at)
     elif end == len(tokens):
         return None
+    # The title's last word is a weak CAM-family word ("movie.cam.x264", "MOVIE.TS.2023"): in a
+    # name without a year, or in one case throughout, nothing says it is a title word; pessimism
+    # says it is the source.
+    if (
+        end >= 2
+        and (year_at is None or not mixed_case)
+        and any(m.kind == "source" and m.value in CAM_LIKE for m in meanings[end - 1])
+    ):
+        end -= 1
     end = min(end, title_limit)
     return _fields(
         tokens,
@@ -297,7 +257,23 @@ def _read(
         title=" ".join(tokens[:end]) or None,
         year=int(tokens[year_at]) if year_at is not None else None,
         group=group,
+        dated=dated,
     )
+
+
+def _mark_seasons(tokens: list[str], lows: list[str], meanings: list[tuple[Token, ...]]) -> None:
+    """``Season 01``, ``Season 2 Complete``, ``Show 2019 Season 2``: a season pack. ``Open Season 2
+    (2008)`` is a film, and so is a bare ``Season 2`` before the tags (a sequel's number)."""
+    for i in range(1, len(tokens) - 1):
+        number = lows[i + 1]
+        if lows[i] not in _SEASON_WORDS or not (number.isascii() and number.isdigit()):
+            continue
+        if len(number) > 2 or (i + 2 < len(tokens) and _is_year(tokens[i + 2])):
+            continue
+        padded = len(number) == 2 and number[0] == "0"
+        packed = i + 2 < len(tokens) and lows[i + 2] in _PACK_WORDS
+        if padded or packed or any(_is_year(token) for token in tokens[1:i]):
+            meanings[i] = (SEASON_MARK,)
 
 
 def _fields(
@@ -310,17 +286,22 @@ def _fields(
     title: str | None,
     year: int | None,
     group: str | None,
+    dated: bool = False,
 ) -> ParsedRelease:
     """Everything else, read from the tokens after the title (``start``)."""
     sources: list[str] = []
+    hints: list[str] = []
     audio: list[str] = []
     hdr: list[str] = []
     languages: list[str] = []
+    tv: set[str] = set()
     flags: set[str] = set()
     codec = resolution = hint = edition = None
     in_episode_title = False
     for i in range(start, len(tokens)):
-        if any(m.value == "episode" for m in meanings[i]):
+        marks = [m.value for m in meanings[i] if m.kind == "tv"]
+        if marks:
+            tv.update(marks)
             in_episode_title = True
             continue
         if strong[i]:
@@ -334,8 +315,8 @@ def _fields(
             kind, value = meaning.kind, meaning.value
             if kind == "source":
                 sources.append(value)
-                if low == "bdremux":
-                    flags.add("remux")
+            elif kind == "source_hint":
+                hints.append(value)
             elif kind == "codec":
                 codec = codec or value
             elif kind == "audio":
@@ -352,15 +333,29 @@ def _fields(
                 edition = edition or value
             elif kind == "language" and value not in languages and not _before_subs(tokens, i):
                 languages.append(value)
-    # The pessimistic rule: a cam-like token anywhere wins over WEB/BluRay tokens.
-    source = next((s for s in CAM_LIKE if s in sources), sources[0] if sources else None)
+    resolution = resolution or hint
+    remux = "remux" in flags
+    # The pessimistic rule: a cam-like token anywhere wins over WEB/BluRay tokens (and a "REMUX"
+    # beside it is a fake's label). Then the first source named; then what implies one: a remux
+    # is of a Blu-ray, PAL/NTSC is a DVD, .m2ts a Blu-ray stream, 540p a stream.
+    source: str | None = next((s for s in CAM_LIKE if s in sources), None)
+    if source is None:
+        if sources:
+            source = sources[0]
+        elif remux:
+            source = "bluray"
+        elif hints := [h for h in hints if h != "dvd" or resolution not in _HD_RESOLUTIONS]:
+            source = hints[0]  # a 1080i PAL capture is no DVD
+        elif resolution in _WEB_ONLY_RESOLUTIONS:
+            source = "webdl"
+    cam_like = source in CAM_LIKE
     return ParsedRelease(
         title=title,
         year=year,
         group=group,
-        resolution=resolution or hint,
+        resolution=resolution,
         source=source,
-        remux="remux" in flags,
+        modifier="remux" if remux and not cam_like else None,
         codec=codec,
         hdr=next((h for h in HDR_RANK if h in hdr), None),
         audio=next((a for a in AUDIO_RANK if a in audio), None),
@@ -368,7 +363,8 @@ def _fields(
         repack="repack" in flags,
         edition=edition,
         languages=tuple(languages),
-        cam_like=source in CAM_LIKE,
+        cam_like=cam_like,
+        tv="episode" if "episode" in tv or dated else ("season" if tv else None),
     )
 
 

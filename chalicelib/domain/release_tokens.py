@@ -18,8 +18,8 @@ from functools import lru_cache
 from typing import Final, Literal, NamedTuple
 
 Kind = Literal[
-    "source", "codec", "audio", "hdr", "resolution", "res_hint", "remux", "proper", "repack",
-    "edition", "language", "marker", "subs",
+    "source", "source_hint", "codec", "audio", "hdr", "resolution", "res_hint", "remux", "proper",
+    "repack", "edition", "language", "marker", "subs", "tv",
 ]  # fmt: skip
 
 
@@ -29,16 +29,21 @@ class Token(NamedTuple):
     strong: bool
 
 
-#: Sources that mean a recording or pre-release copy; they win over any WEB/BluRay token.
-CAM_LIKE: Final = ("cam", "telesync", "telecine", "screener")
+#: Sources that mean a recording or pre-release copy; they win over any WEB/BluRay token. Worst
+#: first: when a name carries two of them ("CAM.TS"), the worse one is reported.
+CAM_LIKE: Final = ("cam", "telesync", "telecine", "workprint", "screener")
 
 #: Best first: the order in which ``audio`` and ``hdr`` pick the strongest hint.
 AUDIO_RANK: Final = (
     "atmos", "truehd", "dts-x", "dts-hd", "dts", "eac3", "ac3", "aac", "flac", "opus", "mp3",
 )  # fmt: skip
 HDR_RANK: Final = ("dv", "hdr10+", "hdr10", "hlg", "hdr")
-RESOLUTIONS: Final = ("480p", "576p", "720p", "1080p", "2160p")
+RESOLUTIONS: Final = ("480p", "540p", "576p", "720p", "1080p", "2160p")
 SOURCES: Final = (*CAM_LIKE, "dvd", "hdtv", "webrip", "webdl", "bluray")
+#: What a release is besides its source: ``remux`` (the disc's streams, untouched; the best there is).
+MODIFIERS: Final = ("remux",)
+#: A TV episode (``S01E02``, ``1x02``, a dated show, an anime ``- 05``) or a season pack (``S01``).
+TV_KINDS: Final = ("episode", "season")
 CODECS: Final = ("h264", "h265", "av1", "xvid", "divx", "vc1", "mpeg2")
 EDITIONS: Final = (
     "extended", "directors cut", "unrated", "theatrical", "remastered", "imax", "criterion",
@@ -49,30 +54,46 @@ _S, _W = True, False
 
 # (kind, value, strong, tokens...)
 _ROWS: Final[tuple[tuple[Kind, str, bool, tuple[str, ...]], ...]] = (
+    # The CAM family (Radarr's cam/ts/tc/wp/scr groups, guessit's and PTN's spellings). "HD-TS",
+    # "HQ CAM", "CAM-Rip", "Tele.Sync"... are joined into one token first (``JOINED_SPELLINGS``).
     ("source", "cam", _W, ("cam",)),
-    ("source", "cam", _S, ("hdcam", "camrip", "hqcam", "hdcamrip", "camhd")),
+    ("source", "cam", _S, ("hdcam", "camrip", "hqcam", "hdcamrip", "camhd", "newcam", "hqcamrip")),
+    ("source", "cam", _S, ("newcamrip", "hqrip")),  # HQ-Rip: a fake's "high quality" label
     ("source", "telesync", _W, ("ts",)),
     ("source", "telesync", _S, ("hdts", "telesync", "pdvd", "predvd", "predvdrip", "tsrip")),
-    ("source", "telesync", _S, ("hdtsrip", "telesynch")),
+    ("source", "telesync", _S, ("hdtsrip", "telesynch", "hqts", "pdvdrip", "newts")),
     ("source", "telecine", _W, ("tc",)),
-    ("source", "telecine", _S, ("hdtc", "telecine", "tcrip")),
+    ("source", "telecine", _S, ("hdtc", "telecine", "tcrip", "hdtcrip", "hqtc")),
+    ("source", "workprint", _W, ("wp",)),
+    ("source", "workprint", _S, ("workprint",)),
     ("source", "screener", _W, ("screener",)),
     (
         "source",
         "screener",
         _S,
-        ("scr", "dvdscr", "bdscr", "hdscr", "dvdscreener", "webscr", "webscreener"),
+        ("scr", "dvdscr", "bdscr", "hdscr", "dvdscreener", "webscr", "webscreener", "bdscreener"),
     ),
+    ("source", "screener", _S, ("scrrip", "dvdscrrip", "hqscr")),
+    # DVD: rips, disc images (DVD5/DVD9, 2xDVD9, MDVDR), XviD-from-DVD tags; PAL/NTSC/R5 only say
+    # "DVD" when nothing else names a source.
     ("source", "dvd", _S, ("dvdrip", "dvd5", "dvd9", "dvdr", "dvd", "dvdmux", "dvdfull")),
+    ("source", "dvd", _S, ("mdvdr", "dvdiso", "fulldvd")),
+    ("source_hint", "dvd", _W, ("pal", "ntsc", "secam", "r5")),
+    # TV: HDTV/SDTV/UHDTV (also spelled "HD TV", "SD.TV"), PDTV, DSR, satellite and DVB captures.
     ("source", "hdtv", _S, ("hdtv", "pdtv", "dsr", "dsrip", "hdtvrip", "tvrip", "ahdtv", "sdtv")),
-    ("source", "hdtv", _S, ("uhdtv", "dvbrip")),
-    ("source", "webrip", _S, ("webrip", "webdlrip", "webcap")),
-    # Italian DLMux/WEBMux are remuxes of a WEB-DL; AmazonHD is a German tag for Amazon WEB-DLs.
-    ("source", "webdl", _S, ("webdl", "webmux", "dlmux", "amazonhd")),
+    ("source", "hdtv", _S, ("uhdtv", "dvbrip", "satrip", "ppvrip", "dtvrip", "hdtvmux")),
+    # Web: WEBMux is a web rip (Radarr's reading); DLMux/WEB-DLMux are remuxes of a WEB-DL;
+    # AmazonHD/iTunesHD/WebHD... are tags for WEB-DLs of one store.
+    ("source", "webrip", _S, ("webrip", "webdlrip", "webcap", "webmux")),
+    ("source", "webdl", _S, ("webdl", "dlmux", "webdlmux", "amazonhd", "amazonsd", "ituneshd")),
+    ("source", "webdl", _S, ("webhd", "netflixhd", "netflixuhd", "maxdomehd")),
     ("source", "webdl", _W, ("web",)),
+    # Blu-ray, UHD Blu-ray and HD DVD (the same class of disc, as Radarr reads it).
     ("source", "bluray", _S, ("bluray", "bdrip", "brrip", "bd25", "bd50", "bd66", "bd100")),
-    ("source", "bluray", _S, ("bdremux", "bdmv", "bdiso", "uhdbluray")),
+    ("source", "bluray", _S, ("bdmv", "bdiso", "bdlight", "mbluray", "bdmux", "brdisk")),
+    ("source", "bluray", _S, ("uhd2bd", "hddvd", "hddvdrip", "bluraydisc")),
     ("source", "bluray", _W, ("bd",)),
+    ("source_hint", "bluray", _S, ("m2ts",)),  # a Blu-ray's transport stream, also as an extension
     ("codec", "h264", _S, ("x264", "h264", "avc", "avchd")),
     ("codec", "h265", _S, ("x265", "h265", "hevc")),
     ("codec", "av1", _S, ("av1",)),
@@ -141,7 +162,7 @@ _ROWS: Final[tuple[tuple[Kind, str, bool, tuple[str, ...]], ...]] = (
     ("marker", "", _S, ("hdrip", "10bit", "8bit", "hi10p", "3d", "hsbs", "hou", "sdr", "dxva")),
     ("marker", "", _S, ("readnfo", "xxx", "amzn", "nf", "dsnp", "atvp", "hmax", "pcok", "2ch")),
     ("marker", "", _S, ("6ch", "8ch", "hc", "hardsub", "dubbed", "subbed")),
-    ("marker", "", _W, ("internal", "limited", "ws", "pal", "ntsc", "dl", "sbs", "festival")),
+    ("marker", "", _W, ("internal", "limited", "ws", "dl", "sbs", "festival")),
     ("marker", "", _W, ("dub", "hulu", "rip", "dual")),
     ("subs", "", _S, ("subs", "sub", "subtitles", "subtitle", "multisubs", "nlsubs", "hebsubs")),
     ("subs", "", _S, ("hardsubs", "subtitulado", "ingebakken")),
@@ -149,6 +170,26 @@ _ROWS: Final[tuple[tuple[Kind, str, bool, tuple[str, ...]], ...]] = (
 
 TOKENS: Final[dict[str, Token]] = {
     word: Token(kind, value, strong) for kind, value, strong, words in _ROWS for word in words
+}
+
+_BLURAY, _DVD, _REMUX, _UHD = (
+    Token("source", "bluray", _S),
+    Token("source", "dvd", _S),
+    Token("remux", "remux", _S),
+    Token("res_hint", "2160p", _S),
+)
+#: Words that say two or three things at once (checked before ``TOKENS``).
+MULTI: Final[dict[str, tuple[Token, ...]]] = {
+    "bdremux": (_BLURAY, _REMUX),
+    "uhdremux": (_BLURAY, _REMUX, _UHD),
+    "dvdremux": (_DVD, _REMUX),
+    "uhdbluray": (_BLURAY, _UHD),
+    "uhdbd": (_BLURAY, _UHD),
+    "uhdbdrip": (_BLURAY, _UHD),
+    "uhdbdremux": (_BLURAY, _REMUX, _UHD),
+    "xvidvd": (_DVD, Token("codec", "xvid", _S)),
+    "xvidvid": (_DVD, Token("codec", "xvid", _S)),
+    "dvdivx": (_DVD, Token("codec", "divx", _S)),
 }
 
 #: Two-token editions, matched on consecutive lower-case tokens after the title.
@@ -174,9 +215,11 @@ GROUP_JUNK: Final = (
 
 #: File extensions that end a posted file name rather than a release name.
 EXTENSIONS: Final = (
-    "mkv", "mp4", "avi", "m4v", "wmv", "mov", "mpg", "mpeg", "m2ts", "nzb", "rar", "par2", "zip",
+    "mkv", "mp4", "avi", "m4v", "wmv", "mov", "mpg", "mpeg", "nzb", "rar", "par2", "zip",
     "7z", "nfo", "sfv", "srt", "torrent", "added", "cbr", "cbz",
 )  # fmt: skip
+# ``.m2ts`` (a Blu-ray stream: read as a source hint) and ``.ts`` (a container, never telesync) are
+# extensions the parser handles itself.
 
 #: Spellings split by separators that mean one token. The parser joins each match, upper-cased,
 #: without separators and with "+" spelled "PLUS" (``WEB-DL`` → ``WEBDL``, ``DD+`` → ``DDPLUS``).
@@ -186,8 +229,21 @@ JOINED_SPELLINGS: Final = (
     r"web[ ._-]rip(?![a-z0-9])",
     r"blu[ ._-]ray(?![a-z0-9])",
     r"dvd[ ._-]rip(?![a-z0-9])",
-    r"cam[ ._-]rip(?![a-z0-9])",
-    r"(?:hd|dvd|bd)[ ._-](?:cam|ts|tc|scr)(?![a-z0-9])",
+    r"(?:hd|hq|new)[ ._-]?cam(?:[ ._-]?rip)?(?![a-z0-9])",
+    r"(?:cam|ts|tc|scr|hdts|hdtc|dvdscr)[ ._-]rip(?![a-z0-9])",
+    r"(?:hd|hq|dvd|bd)[ ._-](?:ts|tc|scr)(?:[ ._-]?rip)?(?![a-z0-9])",
+    r"(?:dvd|bd|web)[ ._-]?screener(?![a-z0-9])",
+    r"web[ ._-]scr(?![a-z0-9])",
+    r"tele[ ._-](?:sync|cine)(?![a-z0-9])",
+    r"pre[ ._-]dvd(?:[ ._-]?rip)?(?![a-z0-9])",
+    r"work[ ._-]print(?![a-z0-9])",
+    r"hq[ ._-]rip(?![a-z0-9])",
+    r"hd[ ._-]?dvd(?:[ ._-]?rip)?(?![a-z0-9])",
+    r"(?:hd|sd|uhd)[ ._-]tv(?![a-z0-9])",
+    r"dvd[ ._-][59r](?![a-z0-9])",
+    r"(?:bd|uhd)[ ._-]remux(?![a-z0-9])",
+    r"b[dr][ ._-]rip(?![a-z0-9])",
+    r"web[ ._-](?:hd|mux|cap)(?![a-z0-9])",
     r"[hx][ .-]26[45](?![0-9])",
     r"dts[ ._-]?hd(?:[ ._-]?ma)?(?![a-z0-9])",
     r"dts[ ._:-](?:x|es)(?![a-z0-9])",
@@ -199,13 +255,32 @@ JOINED_SPELLINGS: Final = (
     r"(?:vc|mpeg)[ ._-][12](?![0-9])",
 )
 
-_EPISODE = re.compile(r"s\d{1,2}(?:e\d{1,4})*|e\d{2,4}|\d{1,2}x\d{2,3}(?:e\d{2,3})?")
+
+def _first_letters(patterns: tuple[str, ...]) -> str:
+    """The letters the joined spellings can start with, for a fast-failing lookahead: the join
+    regex is tried at every word start, and most words start with none of them."""
+    letters: set[str] = set()
+    for pattern in patterns:
+        found = re.match(r"\(\?:([a-z|]+)\)|\[([a-z]+)\]|([a-z])", pattern)
+        if found is None:
+            raise ValueError(f"cannot tell how {pattern!r} starts")
+        alternatives, group, letter = found.groups()
+        letters |= {a[0] for a in alternatives.split("|")} if alternatives else set(group or letter)
+    return "".join(sorted(letters))
+
+
+JOINED_FIRST_LETTERS: Final = _first_letters(JOINED_SPELLINGS)
+
+_SEASON = re.compile(r"s\d{1,2}")
+_EPISODE = re.compile(r"s\d{1,2}(?:e\d{1,4})+|e\d{2,4}|\d{1,2}x\d{2,3}(?:e\d{2,3})?")
 _RESOLUTION = re.compile(
-    r"(?:[a-z0-9]*[a-z])?(480|576|720|1080|2160)[pi]|\d{3,4}x(480|576|720|1080|2160)"
+    r"(?:[a-z0-9]*[a-z])?(480|540|576|720|1080|2160)[pi]|\d{3,4}x(480|540|576|720|1080|2160)"
 )
+_MULTI_DVD = re.compile(r"\d{1,2}x?dvd(?:5|9|r)?")  # 2xDVD9, 2DVD5, 3xDVD
 _COMPOUND = re.compile(r"([a-z]{2,8})(\d{3,4}[pi])")  # BD720p, HDTV720p
 _AUDIO_CHANNELS = re.compile(r"(ddplus|ddp|dd|aac|eac3|dts|truehd|flac)(\d{1,2})")  # DD5, AAC2
-_EPISODE_MARK: Final = Token("marker", "episode", True)
+_EPISODE_MARK: Final = Token("tv", "episode", True)
+SEASON_MARK: Final = Token("tv", "season", True)
 
 
 @lru_cache(maxsize=4096)
@@ -217,6 +292,9 @@ def meanings_of(low: str) -> tuple[Token, ...]:
     token = TOKENS.get(low)
     if token is not None:
         return (token,)
+    multi = MULTI.get(low)
+    if multi is not None:
+        return multi
     resolution = _RESOLUTION.fullmatch(low)
     if resolution:
         found = Token("resolution", (resolution.group(1) or resolution.group(2)) + "p", True)
@@ -226,6 +304,10 @@ def meanings_of(low: str) -> tuple[Token, ...]:
         return (found,)
     if _EPISODE.fullmatch(low):
         return (_EPISODE_MARK,)
+    if _SEASON.fullmatch(low):
+        return (SEASON_MARK,)
+    if _MULTI_DVD.fullmatch(low):
+        return (_DVD,)
     channels = _AUDIO_CHANNELS.fullmatch(low)
     if channels:
         return (TOKENS[channels.group(1)]._replace(strong=True),)

@@ -111,6 +111,7 @@ def _model(ranked: Ranked) -> models.Release:
         grabs=release.grabs,
         resolution=parsed.resolution,
         source=parsed.source,
+        modifier=parsed.modifier,
         remux=parsed.remux,
         codec=parsed.codec,
         hdr=parsed.hdr,
