@@ -62,6 +62,13 @@ class NotFound(ApiError):
     code, status = "NOT_FOUND", 404
 
 
+class MethodNotAllowed(ApiError):
+    """A method the path does not serve. Only the local gateway routes such a request to the app
+    (``make run``, ``make demo``, the test client); API Gateway answers it as an unknown route."""
+
+    code, status = "METHOD_NOT_ALLOWED", 405
+
+
 class UpstreamError(ApiError):
     """An outside system (TMDB, the indexer, Usenet, storage) failed; the client may retry later."""
 
@@ -103,6 +110,7 @@ CONTRACT_CODES: dict[str, int] = {
         InvalidInput,
         Unauthorized,
         NotFound,
+        MethodNotAllowed,
         TmdbError,
         NzbgeekError,
         UsenetError,
@@ -110,6 +118,16 @@ CONTRACT_CODES: dict[str, int] = {
         JobError,
         InternalError,
     )
+}
+
+
+#: Codes only API Gateway answers with, never the app: its own responses (throttling, its 29 s limit,
+#: anything else it refuses) reshaped like the contract by infra/terraform/gateway_responses.tf. None:
+#: API Gateway's own status, a 4xx or 5xx. An unknown route is NOT_FOUND there and locally.
+GATEWAY_CODES: dict[str, int | None] = {
+    "RATE_LIMITED": 429,
+    "TIMEOUT": 504,
+    "GATEWAY_ERROR": None,
 }
 
 
