@@ -8,20 +8,26 @@ HOST   ?= 127.0.0.1
 
 .PHONY: run demo test lint typecheck pytest venv clean package infra-check
 
+# pip lists what it fetches and installs (about 110 packages, 1.5-4 minutes the first time), so the
+# first `make run`/`make demo` shows progress instead of minutes of silence.
 $(VENV)/.installed: requirements.txt requirements-dev.txt downloader/requirements.txt
+	@echo "make: installing the pinned requirements into $(VENV) (first run: 1.5-4 minutes; pip lists each package)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+	@echo "make: $(VENV) is ready"
 
 venv: $(VENV)/.installed
 
 S3_PORT ?= 9000
+# RELOAD=1: restart the API when app.py, chalicelib/ or .chalice/config.json change (off by default).
+RELOAD ?=
 
 run: venv
-	$(BIN)/python -m scripts.run_local --host $(HOST) --port $(PORT) --s3-port $(S3_PORT)
+	$(BIN)/python -m scripts.run_local --host $(HOST) --port $(PORT) --s3-port $(S3_PORT) $(if $(filter-out 0 no false,$(RELOAD)),--reload)
 
 # The API plus loopback stand-ins for TMDB, the indexer, Usenet and R2 (README "Demo").
-# DEMO_ARGS=--walkthrough runs the curl sequence once by itself.
+# DEMO_ARGS=--walkthrough runs the curl sequence once by itself and keeps serving; --exit then stops.
 DEMO_ARGS ?=
 demo: venv
 	$(BIN)/python -m sandbox --host $(HOST) --port $(PORT) --s3-port $(S3_PORT) $(DEMO_ARGS)
@@ -55,7 +61,7 @@ $(INFRA_VENV)/.installed: requirements-infra.txt
 # Offline checks of infra/terraform: terraform fmt and the override merge (skipped, and said so, without
 # terraform), the wiring tests against the code and a fresh package, then checkov.
 infra-check: package $(INFRA_VENV)/.installed
-	$(BIN)/pytest -q -rs -p no:cacheprovider tests/test_infra.py tests/test_infra_monitoring.py
+	$(BIN)/pytest -q -rs -p no:cacheprovider tests/test_infra.py tests/test_infra_monitoring.py tests/test_infra_gateway.py
 	$(INFRA_VENV)/bin/checkov --directory infra/terraform --framework terraform secrets --quiet --compact --skip-download
 
 clean:

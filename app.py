@@ -26,7 +26,10 @@ app = Chalice(app_name="movies-on-demand")
 app.api.cors = web.cors_config()
 app.register_middleware(web.log_requests, "http")
 
-API = "/api/movies-on-demand"
+API = web.API_PREFIX
+#: Every route takes any Content-Type: the GETs read no body, and fetch validates its own (a wrong
+#: type is the contract's INVALID_INPUT there), so no request gets Chalice's 415 body.
+ANY_TYPE = ["*/*"]
 guard = web.contract_errors(lambda: app.current_request)
 
 
@@ -41,13 +44,13 @@ def _protected() -> bootstrap.Container:
     return services
 
 
-@app.route(f"{API}/health", methods=["GET"])
+@app.route(f"{API}/health", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def health() -> Response:
     return web.ok(bootstrap.container().health())
 
 
-@app.route(f"{API}/search", methods=["GET"])
+@app.route(f"{API}/search", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def search_movies() -> Response:
     query = validation.parse_query(_param("query"))
@@ -56,7 +59,7 @@ def search_movies() -> Response:
     return web.ok(discovery.search(query, page), cache_seconds=discovery.SEARCH_TTL)
 
 
-@app.route(f"{API}/popular", methods=["GET"])
+@app.route(f"{API}/popular", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def popular_movies() -> Response:
     page = validation.parse_page(_param("page"))
@@ -64,7 +67,7 @@ def popular_movies() -> Response:
     return web.ok(discovery.popular(page), cache_seconds=discovery.LIST_TTL)
 
 
-@app.route(f"{API}/top", methods=["GET"])
+@app.route(f"{API}/top", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def top_movies() -> Response:
     page = validation.parse_page(_param("page"))
@@ -72,14 +75,14 @@ def top_movies() -> Response:
     return web.ok(discovery.top_rated(page), cache_seconds=discovery.LIST_TTL)
 
 
-@app.route(f"{API}/movies/{{id}}", methods=["GET"])
+@app.route(f"{API}/movies/{{id}}", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def movie_details(id: str) -> Response:
     movie_id = validation.parse_movie_id(id)
     return web.ok(bootstrap.container().discovery.details(movie_id))
 
 
-@app.route(f"{API}/movies/{{id}}/similar", methods=["GET"])
+@app.route(f"{API}/movies/{{id}}/similar", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def similar_movies(id: str) -> Response:
     movie_id = validation.parse_movie_id(id)
@@ -88,7 +91,7 @@ def similar_movies(id: str) -> Response:
     return web.ok(discovery.similar(movie_id, page), cache_seconds=discovery.LIST_TTL)
 
 
-@app.route(f"{API}/movies/{{id}}/releases", methods=["GET"])
+@app.route(f"{API}/movies/{{id}}/releases", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def movie_releases(id: str) -> Response:
     services = _protected()
@@ -97,7 +100,7 @@ def movie_releases(id: str) -> Response:
     return web.ok(services.releases.releases(movie_id, quality))
 
 
-@app.route(f"{API}/movies/{{id}}/fetch", methods=["POST"], content_types=["*/*"])
+@app.route(f"{API}/movies/{{id}}/fetch", methods=["POST"], content_types=ANY_TYPE)
 @guard
 def fetch_movie(id: str) -> Response:
     services = _protected()
@@ -107,14 +110,14 @@ def fetch_movie(id: str) -> Response:
     return web.ok(job, status=202 if created else 200, retry_after=job.poll_after_seconds)
 
 
-@app.route(f"{API}/movies/{{id}}/stream", methods=["GET"])
+@app.route(f"{API}/movies/{{id}}/stream", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def movie_stream(id: str) -> Response:
     services = _protected()
     return web.ok(services.stream.stream(validation.parse_stream_ref(id)))
 
 
-@app.route(f"{API}/jobs", methods=["GET"])
+@app.route(f"{API}/jobs", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def list_jobs() -> Response:
     services = _protected()
@@ -123,7 +126,7 @@ def list_jobs() -> Response:
     return web.ok(services.jobs.list(statuses, limit, offset))
 
 
-@app.route(f"{API}/jobs/{{jobId}}", methods=["GET"])
+@app.route(f"{API}/jobs/{{jobId}}", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def job_status(jobId: str) -> Response:  # noqa: N803 - the contract names the path parameter
     services = _protected()
@@ -131,7 +134,7 @@ def job_status(jobId: str) -> Response:  # noqa: N803 - the contract names the p
     return web.ok(job, retry_after=job.poll_after_seconds)
 
 
-@app.route(f"{API}/history", methods=["GET"])
+@app.route(f"{API}/history", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def watch_history() -> Response:
     services = _protected()
@@ -139,7 +142,7 @@ def watch_history() -> Response:
     return web.ok(services.stream.history(limit, offset))
 
 
-@app.route(f"{API}/stats", methods=["GET"])
+@app.route(f"{API}/stats", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def service_stats() -> Response:
     return web.ok(_protected().stats.stats())

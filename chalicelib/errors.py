@@ -66,6 +66,13 @@ class NotFound(ApiError):
     code, status = "NOT_FOUND", 404
 
 
+class MethodNotAllowed(ApiError):
+    """A method the path does not serve. Only the local gateway routes such a request to the app
+    (``make run``, ``make demo``, the test client); API Gateway answers it as an unknown route."""
+
+    code, status = "METHOD_NOT_ALLOWED", 405
+
+
 class UpstreamError(ApiError):
     """An outside system (TMDB, the indexer, storage) failed; the client may retry later. Usenet
     has no code: only the downloader speaks to it, and its failures end the job (``error_class``)."""
@@ -119,12 +126,23 @@ CONTRACT_CODES: dict[str, int] = {
         Unauthorized,
         NotFound,
         ActiveJobConflict,
+        MethodNotAllowed,
         TmdbError,
         NzbgeekError,
         StorageError,
         JobError,
         InternalError,
     )
+}
+
+
+#: Codes only API Gateway answers with, never the app: its own responses (throttling, its 29 s limit,
+#: anything else it refuses) reshaped like the contract by infra/terraform/gateway_responses.tf. None:
+#: API Gateway's own status, a 4xx or 5xx. An unknown route is NOT_FOUND there and locally.
+GATEWAY_CODES: dict[str, int | None] = {
+    "RATE_LIMITED": 429,
+    "TIMEOUT": 504,
+    "GATEWAY_ERROR": None,
 }
 
 

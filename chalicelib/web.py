@@ -2,7 +2,9 @@
 
 This is the only module that renders errors, so every route answers with the contract's error body
 (``{"error", "code", "request_id"}``) and an unexpected exception becomes INTERNAL_ERROR with the request
-id in the log and the body, never a stack trace.
+id in the log and the body, never a stack trace. What Chalice answers itself before a view runs (a
+method the path does not serve) is put in the same shape by the request middleware, and the local
+gateway's unknown routes by ``no_route`` (API Gateway's own answers: infra/terraform/gateway_responses.tf).
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from chalice.app import CORSConfig, Request, Response
 
-from chalicelib.errors import ApiError, InternalError, Unauthorized
+from chalicelib.errors import (
+    ApiError,
+    InternalError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+)
 from chalicelib.logs import current_secrets, logger, scrub
 
 if TYPE_CHECKING:
@@ -134,7 +143,7 @@ def log_requests(event: Request, get_response: Callable[[Request], Response]) ->
     logger.append_keys(request_id=rid, method=event.method, path=event.path, **ids)
     started = time.perf_counter()
     try:
-        response = get_response(event)
+        response = in_contract_shape(event, get_response(event), rid)
         response.headers["X-Request-Id"] = rid
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         body = response.body if isinstance(response.body, dict) else {}
@@ -147,6 +156,56 @@ def log_requests(event: Request, get_response: Callable[[Request], Response]) ->
         return response
     finally:
         logger.remove_keys(["request_id", "method", "path", "movie_id", "job_id"])
+
+
+def in_contract_shape(event: Request, response: Response, rid: str) -> Response:
+    """``response`` unless it is one of Chalice's own error bodies (``{"Code", "Message"}``), which
+    Chalice gives before a view runs, so the views' guard never sees them: that one in the contract's
+    shape, with the CORS headers a browser needs to read it. 405 (a method the path does not serve)
+    keeps its ``Allow`` header."""
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or set(body) != {"Code", "Message"}:
+        return response
+    allowed = str(response.headers.get("Allow", ""))
+    error: ApiError
+    if response.status_code == 405:
+        served = f"; it serves {allowed}" if allowed else ""
+        error = MethodNotAllowed(f"{event.method} is not served on {event.path}{served}")
+    elif response.status_code < 500:
+        error = InvalidInput(str(body["Message"]))
+    else:
+        logger.error(
+            "chalice error", extra={"status": response.status_code, "error": body["Message"]}
+        )
+        error = InternalError(f"internal error; quote request id {rid} when reporting it")
+    rendered = error_response(error, rid)
+    if allowed:
+        rendered.headers["Allow"] = allowed
+    rendered.headers.update(cors_config().get_access_control_headers())
+    return rendered
+
+
+#: Where every route of the contract starts; unknown routes are told so.
+API_PREFIX = "/api/movies-on-demand"
+
+
+def no_route(method: str, path: str) -> Response:
+    """The local gateway's answer to a path no route matches (Chalice's own is API Gateway's
+    ``403 Missing Authentication Token``): 404 NOT_FOUND saying where the API is. The query string is
+    left out of the message, as it may carry a key."""
+    path = path.split("?", 1)[0][:200]
+    rid = uuid.uuid4().hex
+    error = NotFound(
+        f"no route {method[:16]} {path}: every path of this API starts with {API_PREFIX}/ "
+        f"(try GET {API_PREFIX}/health)"
+    )
+    response = error_response(error, rid)
+    response.headers.update(cors_config().get_access_control_headers())
+    response.headers["X-Request-Id"] = rid
+    logger.info(
+        "request", extra={"request_id": rid, "method": method[:16], "path": path, "status": 404}
+    )
+    return response
 
 
 def query_param(request: Request | None, name: str) -> str | None:

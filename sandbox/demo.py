@@ -1,12 +1,16 @@
 """``make demo``: the whole service on one machine, with stand-ins for every third party.
 
 Starts moto's S3 server (standing in for R2, as ``make run`` does), the sandbox stack (TMDB, Newznab and
-NNTP stand-ins serving a freshly generated movie) and the Chalice app on the ``local`` stage, whose
-in-process queue starts ``python -m downloader run`` per job. Only settings differ from production.
+NNTP stand-ins serving a freshly generated movie, on ports the system picks) and the Chalice app on the
+``local`` stage, whose in-process queue starts ``python -m downloader run`` per job. Only settings
+differ from production. The API and S3 ports are taken first: one in use ends the demo at once with
+one line naming the variable that picks another (and a demo already running keeps its state).
 State lives in ``.data/demo/`` (wiped at each start, kept after exit so the logs can be read): the job
 store, the downloaders' work folders and logs, and ``api.log`` with the API's JSON log lines, which go
-there instead of the terminal so the instructions stay readable. Ctrl-C stops everything: running
-downloaders get SIGTERM (their handler marks the job stopped) and every server is shut down.
+there instead of the terminal so the instructions stay readable. ``--walkthrough`` runs the printed
+curl sequence once and keeps serving; ``--exit`` runs it and stops, its outcome the exit status.
+Ctrl-C, SIGTERM (to this process or to ``make``) and SIGHUP stop everything: running downloaders get
+SIGTERM (their handler marks the job stopped) and every server is shut down (``scripts/local_api.py``).
 """
 
 from __future__ import annotations
@@ -15,18 +19,16 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from chalice.local import LocalDevServer
-from moto.server import ThreadedMotoServer
-
 from sandbox.release import ToolMissing, require_tools
 from sandbox.stack import Stack, start_stack
 from sandbox.walkthrough import curl_commands, walk
+from scripts import local_api
+from scripts.local_api import PortInUse
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".data" / "demo"
@@ -35,94 +37,102 @@ STATE = ROOT / ".data" / "demo"
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="API port")
-    parser.add_argument("--s3-port", type=int, default=9000, help="local S3 (R2 stand-in) port")
+    parser.add_argument("--port", type=int, default=8000, help="API port (PORT)")
+    parser.add_argument(
+        "--s3-port", type=int, default=9000, help="local S3, R2's stand-in (S3_PORT)"
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the demo movie")
     parser.add_argument(
-        "--walkthrough", action="store_true", help="run the curl sequence once and print it"
+        "--walkthrough",
+        action="store_true",
+        help="run the curl sequence once and print it, then keep serving",
     )
-    parser.add_argument("--exit", action="store_true", help="stop after the walkthrough")
+    parser.add_argument(
+        "--exit",
+        action="store_true",
+        help="run the walkthrough, then stop; its outcome is the exit status",
+    )
     parser.add_argument("--verbose", action="store_true", help="API logs on the terminal")
     parser.add_argument(
         "--state", type=Path, default=STATE, help=f"state folder, wiped at start ({STATE})"
     )
     args = parser.parse_args(argv)
+    args.walkthrough = args.walkthrough or args.exit
     state: Path = args.state.resolve()
     try:
         require_tools()
     except ToolMissing as missing:
         sys.stderr.write(f"make demo: {missing}\n")
         return 2
-
-    # Ctrl-C and ``kill`` both stop cleanly, even when started where SIGINT is ignored (``&``, CI).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
+    local_api.stop_on_signals()
+    # The ports first: a demo already running on them keeps its state folder.
+    try:
+        with contextlib.ExitStack() as taken:
+            s3_socket = taken.enter_context(
+                local_api.listen("127.0.0.1", args.s3_port, what="S3 stand-in", variable="S3_PORT")
+            )
+            api_socket = taken.enter_context(
+                local_api.listen(args.host, args.port, what="API", variable="PORT")
+            )
+            taken.pop_all()
+    except PortInUse as busy:
+        sys.stderr.write(f"make demo: {busy}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 0
     say = _terminal()
-    say("building the demo release (ffmpeg → RAR volumes → par2 → yEnc articles)…")
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=args.s3_port, verbose=False)
-    s3.start()
-    stack = start_stack(state, seconds=args.seconds)
+    s3 = local_api.S3StandIn(s3_socket).start()
+    stack: Stack | None = None
     server = None
     try:
-        server = _api_server(args.host, args.port, _settings(stack, args.s3_port, state))
-        base = f"http://{args.host}:{args.port}/api/movies-on-demand"
-        say(_banner(stack, base, args.s3_port, state))
+        shutil.rmtree(state, ignore_errors=True)
+        state.mkdir(parents=True)
+        say("building the demo release (ffmpeg → RAR volumes → par2 → yEnc articles)…")
+        stack = start_stack(state, seconds=args.seconds)
+        server = local_api.api_server(api_socket, _settings(stack, s3.url, state))
+        base = local_api.api_base(api_socket)
+        say(_banner(stack, base, s3.url, state))
         if not args.verbose:
             _send_logs_to(state / "api.log")
-        thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
         thread.start()
         if args.walkthrough:
+            then = "then stops (--exit)" if args.exit else "then keeps serving (--exit stops it)"
+            say(f"walkthrough: the sequence above, run once for real; the demo {then}")
             ok = walk(base, say)
             if args.exit:
                 return 0 if ok else 1
+            say("walkthrough done; still serving" if ok else "walkthrough failed; still serving")
         say("serving; Ctrl-C stops everything")
         threading.Event().wait()
     except KeyboardInterrupt:
         say("\nstopping…")
         return 0
     finally:
-        _stop_children()
+        local_api.ignore_signals()
         if server is not None:
             server.server.shutdown()
             server.server.server_close()
-        stack.stop()
+        else:
+            api_socket.close()
+        local_api.stop_children()
+        if stack is not None:
+            stack.stop()
         s3.stop()
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _settings(stack: Stack, s3_port: int, state: Path) -> dict[str, str]:
+def _settings(stack: Stack, s3_url: str, state: Path) -> dict[str, str]:
     """What differs from the ``local`` stage: the stand-ins and this demo's own state folder."""
     return {
         **stack.environment(),
-        "R2_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+        "R2_ENDPOINT_URL": s3_url,
         "SQLITE_PATH": str(state / "jobs.sqlite3"),
         "WORK_DIR": str(state / "work"),
     }
 
 
-def _api_server(host: str, port: int, settings: dict[str, str]) -> LocalDevServer:
-    """``chalice local --stage local``, in process, with ``settings`` applied after the stage's own.
-
-    Chalice copies the stage's environment variables into ``os.environ`` when it loads the app, which
-    would put the demo's job store on ``make run``'s file; the app reads its settings lazily on the
-    first request, so setting ours after loading is enough and the app code stays untouched.
-    """
-    from chalice.cli.factory import CLIFactory
-
-    factory = CLIFactory(str(ROOT), environ=os.environ)
-    config = factory.create_config_obj(chalice_stage_name="local")
-    app = config.chalice_app
-    os.environ.update(settings)
-    return factory.create_local_server(app, config, host, port)
-
-
-def _banner(stack: Stack, base: str, s3_port: int, state: Path) -> str:
+def _banner(stack: Stack, base: str, s3_url: str, state: Path) -> str:
     lines = [
         "",
         "Movies on Demand — sandbox (everything on loopback, nothing leaves this machine)",
@@ -131,7 +141,7 @@ def _banner(stack: Stack, base: str, s3_port: int, state: Path) -> str:
         f"  indexer        {stack.indexer_server.url}/api   (Newznab RSS, 6 releases per film)",
         f"  Usenet         127.0.0.1:{stack.nntp.port}   ({len(stack.release.articles)} articles, "
         f"{stack.release.movie_bytes / 1e6:.1f} MB movie in RAR volumes + par2)",
-        f"  R2 stand-in    http://127.0.0.1:{s3_port}   (moto S3)",
+        f"  R2 stand-in    {s3_url}   (moto S3)",
         f"  logs           {state / 'api.log'}, {state / 'logs'}/<job>.log",
         "",
         "Try it (films with releases: 550 Fight Club, 238 The Godfather, 278 The Shawshank "
@@ -161,14 +171,3 @@ def _send_logs_to(path: Path) -> None:
     with path.open("ab") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-
-
-def _stop_children() -> None:
-    """SIGTERM to the downloaders this process started (only its own children, by pid)."""
-    pids: set[int] = set()
-    for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            pids |= {int(p) for p in (task / "children").read_text().split()}
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)

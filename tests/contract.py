@@ -5,7 +5,9 @@ response whose status the operation does not declare, that lacks a header declar
 carries a declared header whose value breaks its schema, whose content type is not JSON, or whose body
 does not match the declared schema fails the test that received it. The response schemas are closed
 (``additionalProperties``/``unevaluatedProperties: false``), so a field the code adds and the contract
-does not declare fails too: drift is caught in both directions.
+does not declare fails too: drift is caught in both directions. A request no operation matches (an
+unknown path, a method the path does not serve) is held to the gateway's answers,
+``x-gateway-responses``.
 """
 
 from __future__ import annotations
@@ -46,11 +48,23 @@ class Contract:
                 return dict(operations[method.lower()])
         raise ContractViolation(f"no contract path matches {path}")
 
+    def matches(self, method: str, path: str) -> bool:
+        """Whether an operation of the contract serves this request."""
+        try:
+            self.operation(method, path)
+        except ContractViolation:
+            return False
+        return True
+
     def check(
         self, method: str, path: str, status: int, headers: dict[str, str], body: bytes
     ) -> None:
-        operation = self.operation(method, path)
-        declared = operation["responses"].get(str(status))
+        if self.matches(method, path):
+            responses = self.operation(method, path)["responses"]
+            declared = responses.get(str(status))
+        else:
+            responses = self.document["x-gateway-responses"]
+            declared = responses.get(str(status), responses.get(f"{str(status)[0]}XX"))
         if declared is None:
             raise ContractViolation(
                 f"{method} {path} answered {status}, which the contract does not declare"

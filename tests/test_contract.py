@@ -12,7 +12,7 @@ import responses
 from app import app
 from chalicelib import bootstrap
 from chalicelib.domain.jobs import JobStatus, SkippedRelease, encode_skipped
-from chalicelib.errors import CONTRACT_CODES
+from chalicelib.errors import CONTRACT_CODES, GATEWAY_CODES
 from tests.conftest import TMDB, ApiClient, tmdb_fixture
 from tests.contract import ContractViolation, load_contract
 from tests.seeding import seed_job
@@ -25,7 +25,8 @@ def test_contract_is_valid_openapi_31() -> None:
 
 def test_error_codes_match_the_error_table() -> None:
     schema = load_contract().document["components"]["schemas"]["Error"]
-    assert set(schema["properties"]["code"]["enum"]) == set(CONTRACT_CODES)
+    assert set(schema["properties"]["code"]["enum"]) == set(CONTRACT_CODES) | set(GATEWAY_CODES)
+    assert not set(CONTRACT_CODES) & set(GATEWAY_CODES)
 
 
 def test_every_route_of_the_app_is_in_the_contract() -> None:
@@ -181,3 +182,33 @@ def test_usenet_failures_are_job_failures_not_error_codes() -> None:
     upstream = document["components"]["responses"]["UpstreamError"]["description"]
     assert "no request waits on Usenet" in " ".join(upstream.split())
     assert {"usenet", "usenet_auth"} <= set(document["components"]["schemas"]["ErrorClass"]["enum"])
+
+
+def test_the_gateway_answers_are_declared_with_the_error_schema() -> None:
+    contract = load_contract()
+    gateway = contract.document["x-gateway-responses"]
+    assert {"404", "405", "429", "504", "4XX", "5XX"} <= set(gateway)
+    for status, response in gateway.items():
+        schema = contract._resolve(response)["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}, status
+    # Each code the gateway alone gives is declared at its status.
+    for code, status in GATEWAY_CODES.items():
+        if status is not None:
+            description = contract._resolve(gateway[str(status)])["description"]
+            assert description.startswith(f"`{code}`"), (code, description)
+    assert contract._resolve(gateway["404"])["description"].startswith("`NOT_FOUND`")
+    assert contract._resolve(gateway["405"])["description"].startswith("`METHOD_NOT_ALLOWED`")
+
+
+def test_a_method_the_path_does_not_serve_is_405_in_the_error_shape(api: ApiClient) -> None:
+    response = api.request("DELETE", "/api/movies-on-demand/jobs")
+    assert response.status == 405
+    assert response.json["code"] == "METHOD_NOT_ALLOWED"
+    assert response.headers["Allow"] == "GET"
+    assert response.headers["X-Request-Id"] == response.json["request_id"]
+    assert "it serves GET" in response.json["error"]
+
+
+def test_a_content_type_on_a_get_is_no_reason_for_chalices_415(api: ApiClient) -> None:
+    response = api.get("/api/movies-on-demand/health", headers={"Content-Type": "text/plain"})
+    assert response.status == 200

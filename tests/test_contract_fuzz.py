@@ -15,10 +15,11 @@ import requests
 import responses
 import schemathesis
 from chalice.cli.factory import CLIFactory
-from chalice.local import ChaliceRequestHandler, LocalDevServer
+from chalice.local import LocalDevServer
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
+from scripts.local_api import ContractGateway
 from tests.conftest import ROOT, TEST_STAGE, TMDB, tmdb_fixture
 from tests.contract import CONTRACT_PATH
 
@@ -62,16 +63,6 @@ def _indexer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], st
     return 200, {}, INDEXER_REPLY.format(items=items)
 
 
-class GatewayLikeHandler(ChaliceRequestHandler):
-    """Python's http.server answers methods it has no handler for with 501; API Gateway routes every
-    method to the app (which answers 405/403), so let Chalice see every method."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("do_"):
-            return self._generic_handle
-        raise AttributeError(name)
-
-
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from moto.server import ThreadedMotoServer
@@ -110,7 +101,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     bootstrap.reset()
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name=TEST_STAGE)
-    server = LocalDevServer(app, config, "127.0.0.1", 0, handler_cls=GatewayLikeHandler)
+    server = LocalDevServer(app, config, "127.0.0.1", 0, handler_cls=ContractGateway)
     api_port = server.server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
