@@ -290,9 +290,15 @@ class Bench:
         self.objects.client.delete_object(Bucket=self.objects.bucket, Key=key)
         return seconds
 
-    def ready(self, servers: list[ServerConfig], *, stream: bool = True) -> Ready:
+    def ready(
+        self,
+        servers: list[ServerConfig],
+        *,
+        stream: bool = True,
+        reporter: type[JobReporter] = JobReporter,
+    ) -> Ready:
         """NZB in → object uploaded and the job ``ready``, through ``pipeline.run`` (with the
-        streaming tail unless ``stream`` is False)."""
+        streaming tail unless ``stream`` is False; ``reporter``: the job's reporter class)."""
         now = utcnow()
         self.movies += 1  # a ready job stays the movie's active job: each run is another movie
         job = Job(new_job_id(now), self.movies, JobStatus.QUEUED, to_iso(now), to_iso(now))
@@ -320,7 +326,7 @@ class Bench:
         timings = Timings()
         with timed_stages(timings, self.uploader), redirect_stdout(io.StringIO()):  # EMF lines
             started = time.perf_counter()
-            pipeline.run(message, context, JobReporter(self.store, claimed))
+            pipeline.run(message, context, reporter(self.store, claimed))
             seconds = time.perf_counter() - started
         done = self.store.get_job(job.job_id)
         if done is None or done.status is not JobStatus.READY or done.object_key is None:

@@ -17,10 +17,10 @@ import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
+from chalicelib.domain.hls import playlist_files
 from downloader.errors import JobFailed, UploadFailed
 from downloader.pipeline import TaskContext, run
 from downloader.post.remux import probe
-from downloader.streaming.hls import playlist_files
 from downloader.streaming.tail import StreamOptions
 from downloader.uploader import MIN_PART
 from sandbox.nntp_server import NntpTestServer

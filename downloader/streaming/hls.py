@@ -15,20 +15,20 @@ HLS is an extra: a failed upload stops publishing (logged) and never fails the j
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from chalicelib.domain.hls import (
+    INIT,
+    PLAYLIST,
+    PLAYLIST_TYPE,
+    is_complete,
+    playlist_files,
+    segment_count,
+)
 from chalicelib.errors import StorageFailure
 from chalicelib.logs import logger
-
-PLAYLIST = "index.m3u8"
-INIT = "init.mp4"
-PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-#: The only names ffmpeg is asked to write; anything else in a playlist is refused, not uploaded.
-_NAME = re.compile(r"(?:init\.mp4|seg\d{5}\.m4s)")
-_MAP = re.compile(r'#EXT-X-MAP:URI="([^"]+)"')
 
 Put = Callable[[str, bytes, str, str], None]
 
@@ -52,25 +52,6 @@ def hls_arguments(folder: Path, segment_seconds: float) -> list[str]:
         str(folder / "seg%05d.m4s"),
         str(folder / PLAYLIST),
     ]
-
-
-def playlist_files(text: str) -> list[str]:
-    """The files a playlist names, in order (the init segment first); ValueError on anything else."""
-    names: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        found = _MAP.fullmatch(line)
-        name = found.group(1) if found else (line if line and not line.startswith("#") else None)
-        if name is None:
-            continue
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"unexpected name in the HLS playlist: {name[:40]!r}")
-        names.append(name)
-    return names
-
-
-def segment_count(text: str) -> int:
-    return sum(1 for name in playlist_files(text) if name != INIT)
 
 
 class HlsPublisher:
@@ -104,7 +85,7 @@ class HlsPublisher:
 
     @property
     def complete(self) -> bool:
-        return "#EXT-X-ENDLIST" in self._playlist
+        return is_complete(self._playlist)
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

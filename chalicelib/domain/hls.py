@@ -1,0 +1,79 @@
+"""HLS playlists, as the downloader publishes them and the API hands them out.
+
+The downloader uploads ffmpeg's playlist as written: relative names of the init segment and of each
+media segment, under ``movies/{job_id}/hls/``. The bucket stays private, so the API serves the
+playlist itself with every name replaced by a presigned URL (``sign_playlist``). The playlist URL is
+signed too, by us (``playlist_signature``): a player fetches it without headers (native HLS in
+Safari cannot add an ``X-Api-Key``), so the URL carries its own expiry and an HMAC over the job and
+that expiry, checked in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+
+PLAYLIST = "index.m3u8"
+INIT = "init.mp4"
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+#: The only names the downloader asks ffmpeg to write; anything else in a playlist is refused.
+NAME = re.compile(r"(?:init\.mp4|seg\d{5}\.m4s)")
+_MAP = re.compile(r'#EXT-X-MAP:URI="([^"]+)"')
+
+
+def playlist_files(text: str) -> list[str]:
+    """The files a playlist names, in order (the init segment first); ValueError on anything else."""
+    names: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        found = _MAP.fullmatch(line)
+        name = found.group(1) if found else (line if line and not line.startswith("#") else None)
+        if name is None:
+            continue
+        if not NAME.fullmatch(name):
+            raise ValueError(f"unexpected name in the HLS playlist: {name[:40]!r}")
+        names.append(name)
+    return names
+
+
+def segment_count(text: str) -> int:
+    return sum(1 for name in playlist_files(text) if name != INIT)
+
+
+def is_complete(text: str) -> bool:
+    """The playlist names the whole movie (ffmpeg ends it when the input ends)."""
+    return "#EXT-X-ENDLIST" in text
+
+
+def sign_playlist(text: str, url_for: Callable[[str], str]) -> str:
+    """``text`` with each file name replaced by ``url_for(name)`` (a presigned URL)."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        found = _MAP.fullmatch(line)
+        if found:
+            lines.append(f'#EXT-X-MAP:URI="{url_for(_checked(found.group(1)))}"')
+        elif line and not line.startswith("#"):
+            lines.append(url_for(_checked(line)))
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def playlist_signature(key: bytes, job_id: str, expires: int) -> str:
+    """The HMAC-SHA256 (hex) a playlist URL carries for ``job_id`` until ``expires`` (epoch s)."""
+    return hmac.new(key, f"hls:{job_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def signature_ok(key: bytes, job_id: str, expires: int, signature: str, now: float) -> bool:
+    return now < expires and hmac.compare_digest(
+        playlist_signature(key, job_id, expires), signature
+    )
+
+
+def _checked(name: str) -> str:
+    if not NAME.fullmatch(name):
+        raise ValueError(f"unexpected name in the HLS playlist: {name[:40]!r}")
+    return name
