@@ -61,7 +61,10 @@ CREATE TABLE IF NOT EXISTS watch_history (
     poster_path TEXT,
     last_watched_at TEXT NOT NULL,
     job_id TEXT,
-    status TEXT
+    status TEXT,
+    -- where the viewer left off (PUT /movies/{id}/position), seconds into the film; a new watch of
+    -- the movie starts from the position of the one before, so a player can always resume
+    position_seconds REAL
 );
 
 CREATE INDEX IF NOT EXISTS idx_watch_last_watched ON watch_history(last_watched_at DESC);

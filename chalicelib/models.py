@@ -149,6 +149,7 @@ class Stream(_Model):
     expires_at: str
     content_type: str
     size_bytes: int
+    position_seconds: float | None
 
 
 class HistoryEntry(_Model):
@@ -158,6 +159,24 @@ class HistoryEntry(_Model):
     poster_url: str | None
     watched_at: str
     job_id: str | None
+    position_seconds: float | None
+
+
+class Position(_Model):
+    """The answer to ``PUT /movies/{id}/position``: the watch the position was stored on."""
+
+    movie_id: int
+    job_id: str | None
+    watched_at: str
+    position_seconds: float
+
+
+class PositionRequest(BaseModel):
+    """``PUT /movies/{id}/position`` body: seconds into the film, at most a week (no film is longer)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    position_seconds: float = Field(ge=0, le=604_800)
 
 
 class History(_Model):

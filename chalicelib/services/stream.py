@@ -49,10 +49,10 @@ class StreamService:
 
     def stream(self, ref: int | str) -> models.Stream:
         if isinstance(ref, str):
-            job, stored = self._store.job_with_metadata(job_id=ref)
+            job, stored, position = self._store.job_with_metadata(job_id=ref)
             missing = f"job {ref} not found"
         else:
-            job, stored = self._store.job_with_metadata(movie_id=ref)
+            job, stored, position = self._store.job_with_metadata(movie_id=ref)
             missing = f"movie {ref} has not been fetched"
         if job is None:
             raise NotFound(missing)
@@ -84,6 +84,19 @@ class StreamService:
             expires_at=to_iso(now + timedelta(seconds=self._url_seconds)),
             content_type=info.content_type,
             size_bytes=info.size_bytes,
+            position_seconds=position,
+        )
+
+    def save_position(self, movie_id: int, position_seconds: float) -> models.Position:
+        """Where the viewer left off, on the movie's latest watch (one job-store request)."""
+        entry = self._store.save_position(movie_id, position_seconds)
+        if entry is None or entry.position_seconds is None:
+            raise NotFound(f"movie {movie_id} has not been watched; stream it first")
+        return models.Position(
+            movie_id=entry.movie_id,
+            job_id=entry.job_id,
+            watched_at=entry.watched_at,
+            position_seconds=entry.position_seconds,
         )
 
     def _gone(self, job: Job) -> None:
@@ -110,6 +123,7 @@ class StreamService:
                     poster_url=self._poster_url(entry.poster_path),
                     watched_at=entry.watched_at,
                     job_id=entry.job_id,
+                    position_seconds=entry.position_seconds,
                 )
                 for entry in entries
             ],

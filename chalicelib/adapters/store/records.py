@@ -41,6 +41,8 @@ class WatchEntry:
     watched_at: str
     job_id: str | None
     status: str | None
+    #: Where the viewer left off, seconds into the film (``PUT /movies/{id}/position``).
+    position_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,18 @@ def job_from_row(row: Row) -> Job:
     values["status"] = JobStatus(values["status"])
     values["movie_id"] = int(values["movie_id"])
     return Job(**values)
+
+
+def watch_from_row(row: Row) -> WatchEntry:
+    return WatchEntry(
+        movie_id=int(row["movie_id"]),
+        title=row["title"],
+        poster_path=row["poster_path"],
+        watched_at=row["last_watched_at"],
+        job_id=row["job_id"],
+        status=row["status"],
+        position_seconds=float_or_none(row.get("position_seconds")),
+    )
 
 
 def float_or_none(value: object) -> float | None:

@@ -20,6 +20,7 @@ ADDED_COLUMNS = (
     ("jobs", "notes", "TEXT"),
     ("jobs", "write_token", "TEXT"),
     ("jobs", "worker", "TEXT"),
+    ("watch_history", "position_seconds", "REAL"),
 )
 
 
