@@ -86,6 +86,7 @@ class Container:
                 movie_id, quality, limit=None
             ),
             metadata=self._movie_metadata,
+            notify_policy=self.settings.notify_policy(),
         )
 
     @cached_property

@@ -194,6 +194,7 @@ class FetchRequest(BaseModel):
     mode: Literal["auto", "manual"]
     release_id: str | None = Field(default=None, min_length=1, max_length=200)
     quality_preference: Literal["720p", "1080p", "4K"] = "1080p"
+    notify_url: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class Release(_Model):

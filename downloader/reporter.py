@@ -73,8 +73,11 @@ class JobReporter:
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = time.sleep,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        settled: Callable[[Job], None] | None = None,
     ) -> None:
         self._store = store
+        #: Told the job once its terminal state (ready, error) is written: the job's notification.
+        self._settled = settled
         self._sleep = sleep
         self._retry_delays = retry_delays
         self.job = job
@@ -217,6 +220,7 @@ class JobReporter:
         logger.info("job state changed", extra={**self.keys, "from": "preparing", "to": "ready"})
         waited = (now - from_iso(self.job.created_at)).total_seconds()
         record_job_event("JobsReady", TimeToReady=max(waited, 0.0))
+        self._tell_settled()
 
     def failed(self, message: str, error_class: str = "internal") -> None:
         """Mark the job failed with a message for people (and a class for the figures). Only an
@@ -246,6 +250,15 @@ class JobReporter:
             extra={**self.keys, "from": was.value, "to": "error", "reason": message},
         )
         record_job_event("JobsFailed", error_class=error_class)
+        self._tell_settled()
+
+    def _tell_settled(self) -> None:
+        if self._settled is None:
+            return
+        try:
+            self._settled(self.job)
+        except Exception:  # a notification must never fail the job it is about
+            logger.exception("could not start the job's notification", extra=self.keys)
 
     def _best_effort(
         self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: Any

@@ -20,7 +20,8 @@ from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import JobStatus, to_iso, utcnow
 from chalicelib.errors import SettingsFailure, StorageFailure
 from chalicelib.logs import logger
-from downloader import wiring
+from chalicelib.settings import Settings
+from downloader import notify, wiring
 from downloader.errors import JobFailed, ServerConfigError
 from downloader.pipeline import run
 from downloader.reporter import JobReporter, JobStoreUnavailable, JobTakenAway, stop_on_sigterm
@@ -48,9 +49,20 @@ def main() -> int:
             extra={**keys, "status": getattr(current, "status", None)},
         )
         return 1
-    reporter = JobReporter(store, job)
+    notifications = notify.for_job(settings, message)
+    reporter = JobReporter(store, job, settled=notifications.settled if notifications else None)
     stop_on_sigterm(reporter)
     logger.info("downloader started", extra={**keys, "release": message.release_title})
+    try:
+        return _run(message, settings, reporter, keys)
+    finally:
+        if notifications is not None:
+            notifications.finish()
+
+
+def _run(
+    message: JobMessage, settings: Settings, reporter: JobReporter, keys: dict[str, object]
+) -> int:
     try:
         run(message, wiring.task_context(settings), reporter)
     except JobTakenAway:

@@ -61,6 +61,7 @@ LEFT_TO_DEFAULT = {
     "STALE_JOB_MINUTES": "the code's default (30 min) is tied to the downloader's 1-minute heartbeat",
     "PURGE_AFTER_DAYS": "the code's default (30 days) is the product decision (README)",
     "NNTP_TLS_READS": "a diagnostic for bench/download.py --tls; production reads TLS GIL-free",
+    "NOTIFY_ALLOW_LOOPBACK": "local stage only (refused elsewhere): the sandbox's loopback receiver",
 }
 
 #: Set per task by the dispatcher (RunTask container overrides), never in the task definition.
@@ -87,6 +88,7 @@ SECRETS_NEEDED = {
         "CF_API_TOKEN",
         "R2_ACCESS_KEY_ID",
         "R2_SECRET_ACCESS_KEY",
+        "NOTIFY_SECRET",  # signs the job's event (downloader/notify.py)
     },
 }
 
@@ -101,6 +103,7 @@ DOWNLOADER_NEEDS = {
     "NZBGEEK_BASE_URL",
     "RETENTION_HOURS",
     "MAX_RELEASE_GB",
+    "NOTIFY_ALLOWED_HOSTS",
     "WORK_DIR",
     "POWERTOOLS_METRICS_NAMESPACE",
 }

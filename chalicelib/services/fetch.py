@@ -27,7 +27,8 @@ from chalicelib.domain.jobs import (
     to_iso,
     utcnow,
 )
-from chalicelib.errors import ApiError, JobError, NotFound
+from chalicelib.domain.notify import NotifyPolicy, RefusedUrl, check_url
+from chalicelib.errors import ApiError, InvalidInput, JobError, NotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 from chalicelib.services.jobs import job_model
@@ -44,6 +45,7 @@ class FetchService:
         *,
         find_releases: FindReleases,
         metadata: Metadata,
+        notify_policy: NotifyPolicy | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._store = store
@@ -51,9 +53,16 @@ class FetchService:
         self._find_releases = find_releases
         self._metadata = metadata
         self._clock = clock
+        self._notify_policy = notify_policy or NotifyPolicy(frozenset())
 
     def fetch(self, movie_id: int, request: models.FetchRequest) -> tuple[models.Job, bool]:
-        """The movie's job and whether it was created now (False: an active job already existed)."""
+        """The movie's job and whether it was created now (False: an active job already existed,
+        and keeps the ``notify_url`` it was created with, if any)."""
+        if request.notify_url is not None:
+            try:
+                check_url(request.notify_url, self._notify_policy)
+            except RefusedUrl as refused:
+                raise InvalidInput(str(refused)) from None
         previous = self._store.latest_job(movie_id)
         if previous is not None and previous.is_active:
             logger.info(
@@ -91,6 +100,7 @@ class FetchService:
             candidates=[
                 Candidate(release_id=r.release_id, release_title=r.title) for r in fallbacks
             ],
+            notify_url=request.notify_url,
         )
         try:
             self._queue.send(message)
