@@ -38,7 +38,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- the finished object in R2
     object_key TEXT,
     content_type TEXT,
-    size_bytes INTEGER
+    size_bytes INTEGER,
+    -- JSON written with ready: the audio track chosen (original language, else English) and the
+    -- ones available; the subtitles converted to WebVTT (object keys) and those that were not, why
+    media TEXT
 );
 
 CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status);

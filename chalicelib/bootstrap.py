@@ -197,6 +197,7 @@ class Container:
             poster_path=movie.poster_path,
             backdrop_path=None,
             overview=movie.overview,
+            original_language=movie.original_language,
         )
 
     def health(self) -> Health:

@@ -113,6 +113,27 @@ class SkippedRelease(_Model):
     reason: str
 
 
+class AudioTrack(_Model):
+    index: int
+    language: str | None
+    codec: str
+    title: str | None
+    channels: int | None
+    default: bool
+    commentary: bool
+    audio_description: bool
+
+
+class Audio(_Model):
+    """Which audio track the MP4 got first (and only), why, and what the release offered."""
+
+    original_language: str | None
+    chosen: AudioTrack | None
+    reason: str
+    transcoded: bool
+    available: list[AudioTrack]
+
+
 class Job(_Model):
     job_id: str
     movie_id: int
@@ -133,6 +154,7 @@ class Job(_Model):
     poll_after_seconds: int | None
     skipped_releases: list[SkippedRelease]
     notes: list[str]
+    audio: Audio | None
 
 
 class JobList(_Model):

@@ -95,6 +95,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 {"movie-id": str(message.movie_id)},
                 workdir / "stream",
                 context.streaming,
+                original_language=message.original_language,
             )
         result = _download(engine, nzb, downloads, watch, tail, release_progress)
         record_job_event(
@@ -108,10 +109,16 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
             reporter.preparing()
             uploaded = _stream_upload(tail, intact, reporter.beat)
+            media = tail.media if uploaded is not None and tail is not None else {}
             if uploaded is None:
                 unpacked = unpack_release(files, workdir / "unpacked")
                 reporter.beat()
-                prepared = prepare(main_video(unpacked), _fresh(workdir / "output"))
+                prepared = prepare(
+                    main_video(unpacked),
+                    _fresh(workdir / "output"),
+                    original_language=message.original_language,
+                )
+                media = prepared.media
                 reporter.beat()
                 uploaded = context.uploader.upload(
                     prepared.path,
@@ -131,6 +138,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             content_type=uploaded.content_type,
             size_bytes=uploaded.size_bytes,
             retention_hours=context.retention_hours,
+            media=media,
         )
     except NntpAuthError as exc:
         raise JobFailed(f"Usenet login failed ({exc})", "usenet_auth") from None

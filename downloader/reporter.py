@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType
@@ -32,6 +32,7 @@ from chalicelib.domain.jobs import (
     Job,
     JobStatus,
     SkippedRelease,
+    encode_media,
     encode_notes,
     encode_skipped,
     expiry_after,
@@ -205,12 +206,20 @@ class JobReporter:
         )
 
     def ready(
-        self, *, object_key: str, content_type: str, size_bytes: int, retention_hours: int
+        self,
+        *,
+        object_key: str,
+        content_type: str,
+        size_bytes: int,
+        retention_hours: int,
+        media: Mapping[str, object] | None = None,
     ) -> None:
+        """The movie is stored; ``media`` (audio chosen and available, subtitles) goes with it."""
         now: datetime = self._clock()
         self._write(
             JobStatus.PREPARING,
             JobStatus.READY,
+            media=encode_media(media or {}),
             ready_at=to_iso(now),
             expires_at=to_iso(expiry_after(now, retention_hours)),
             object_key=object_key,

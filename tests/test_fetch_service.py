@@ -244,3 +244,24 @@ def test_an_active_job_is_returned_without_asking_the_indexer(
     job, created = again.fetch(550, models.FetchRequest(mode="auto"))
 
     assert (job.job_id, created, asked) == (first.job_id, False, [])
+
+
+def test_the_films_original_language_travels_to_the_downloader(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    client, url = sqs
+    fetch = FetchService(
+        store,
+        SqsQueue(url),
+        find_releases=lambda movie_id, quality: models.ReleaseList(
+            movie_id=movie_id, imdb_id="tt0137523", releases=RANKED
+        ),
+        metadata=lambda movie_id: MovieMetadata(
+            movie_id, "Il Sorpasso", None, original_language="it"
+        ),
+    )
+
+    fetch.fetch(550, models.FetchRequest(mode="auto"))
+
+    [message] = queued_messages(client, url)
+    assert message["original_language"] == "it"

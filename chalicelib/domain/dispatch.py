@@ -32,3 +32,5 @@ class JobMessage(BaseModel):
     #: Where to POST the signed event when the job is ready or failed (checked by ``POST /fetch``
     #: and again, with its addresses, when sent: ``chalicelib/domain/notify.py``).
     notify_url: str | None = Field(default=None, max_length=2000)
+    #: TMDB's ``original_language`` (ISO 639-1): the audio track the MP4 gets first.
+    original_language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")

@@ -82,7 +82,8 @@ class FetchService:
             release_id=chosen.release_id,
             release_title=chosen.title,
         )
-        stored, created = self._store.create_job(job, self._metadata(movie_id))
+        metadata = self._metadata(movie_id)
+        stored, created = self._store.create_job(job, metadata)
         keys = {"job_id": stored.job_id, "movie_id": movie_id}
         if not created:
             logger.info("fetch found an active job", extra=keys)
@@ -101,6 +102,7 @@ class FetchService:
                 Candidate(release_id=r.release_id, release_title=r.title) for r in fallbacks
             ],
             notify_url=request.notify_url,
+            original_language=_language(metadata),
         )
         try:
             self._queue.send(message)
@@ -164,3 +166,9 @@ def _tried_in_vain(previous: Job | None) -> set[str]:
         return set()
     tried = {item.release_id for item in decode_skipped(previous.skipped_releases)}
     return tried | ({previous.release_id} if previous.release_id else set())
+
+
+def _language(metadata: MovieMetadata | None) -> str | None:
+    """TMDB's original language when it is a plain ISO 639 code (the message refuses others)."""
+    code = (metadata.original_language or "").lower() if metadata else ""
+    return code if code.isascii() and code.isalpha() and 2 <= len(code) <= 3 else None

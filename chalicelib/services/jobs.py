@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from chalicelib import models
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.jobs import Job, JobStatus, decode_notes, decode_skipped
+from chalicelib.domain.jobs import Job, JobStatus, decode_media, decode_notes, decode_skipped
 from chalicelib.errors import NotFound
 
 
@@ -36,7 +37,18 @@ def job_model(job: Job) -> models.Job:
             for item in decode_skipped(job.skipped_releases)
         ],
         notes=decode_notes(job.notes),
+        audio=_audio(decode_media(job.media)),
     )
+
+
+def _audio(media: dict[str, Any]) -> models.Audio | None:
+    """The ``audio`` the downloader wrote; a shape this code does not know is no answer, not a 500."""
+    from pydantic import ValidationError
+
+    try:
+        return models.Audio.model_validate(media["audio"]) if media.get("audio") else None
+    except ValidationError:
+        return None
 
 
 class JobsService:

@@ -69,6 +69,8 @@ class StreamedTail:
         metadata: dict[str, str],
         folder: Path,
         options: StreamOptions,
+        *,
+        original_language: str | None = None,
     ) -> None:
         self._nzb, self._watch, self._uploader = nzb, watch, uploader
         self._key, self._metadata, self._folder, self._options = key, metadata, folder, options
@@ -81,6 +83,9 @@ class StreamedTail:
         self._closed = False
         self._started = time.monotonic()
         self.container = ""
+        self._original_language = original_language
+        #: What the job says about the movie's tracks, as the sequential path's ``Prepared.media``.
+        self.media: dict[str, object] = {}
 
     @property
     def active(self) -> bool:
@@ -283,11 +288,12 @@ class StreamedTail:
         data = self._options.tools.probe(sample)
         sample.unlink()
         found = parse_probe(data)
-        chosen = plan(found)
+        chosen = plan(found, self._original_language)
         if "matroska" not in found.container or chosen.action != "remux":
             raise NotStreamable("the movie is not a Matroska file to remux")
         reserved = moov_estimate(data)
         self.container = found.container
+        self.media = {"audio": chosen.audio}
         part_size = part_size_for(2 * self._nzb.bytes, self._options.part_size)
         upload_id = self._uploader.begin(
             self._key,

@@ -31,6 +31,8 @@ class MovieMetadata:
     poster_path: str | None
     backdrop_path: str | None = None
     overview: str | None = None
+    #: TMDB's ISO 639-1 code; carried to the downloader (audio choice), not stored.
+    original_language: str | None = None
 
 
 @dataclass(frozen=True)

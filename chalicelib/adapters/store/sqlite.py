@@ -21,6 +21,7 @@ ADDED_COLUMNS = (
     ("jobs", "write_token", "TEXT"),
     ("jobs", "worker", "TEXT"),
     ("watch_history", "position_seconds", "REAL"),
+    ("jobs", "media", "TEXT"),
 )
 
 
