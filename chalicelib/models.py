@@ -134,6 +134,18 @@ class Audio(_Model):
     available: list[AudioTrack]
 
 
+class JobSubtitle(_Model):
+    """A subtitle track of the release: converted to WebVTT (listed in the stream) or why not."""
+
+    language: str | None
+    label: str
+    forced: bool
+    codec: str
+    source: Literal["embedded", "file"]
+    converted: bool
+    reason: str | None
+
+
 class Job(_Model):
     job_id: str
     movie_id: int
@@ -155,6 +167,7 @@ class Job(_Model):
     skipped_releases: list[SkippedRelease]
     notes: list[str]
     audio: Audio | None
+    subtitles: list[JobSubtitle]
 
 
 class JobList(_Model):
@@ -172,6 +185,14 @@ class Stream(_Model):
     content_type: str
     size_bytes: int
     position_seconds: float | None
+    subtitles: list[StreamSubtitle]
+
+
+class StreamSubtitle(_Model):
+    language: str | None
+    label: str
+    forced: bool
+    url: str
 
 
 class HistoryEntry(_Model):

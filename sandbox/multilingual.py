@@ -33,13 +33,13 @@ def srt(cues: list[tuple[float, float, str]]) -> str:
 
 
 def make_multilingual_movie(path: Path, seconds: float, *, size: str = "640x360") -> None:
-    """H.264 video, AAC Italian (default) + English audio, English and forced English SubRip."""
+    """H.264 video, AAC Italian (default) + English audio, English and forced English SubRip.
+
+    Encoded first, subtitles muxed in by a second run that copies: the AAC encoder's priming delay
+    shifts every stream of the run that encodes, and the cues must keep the times ``CUES`` says.
+    """
     folder = path.parent
-    subtitle_files = []
-    for name, cues in CUES.items():
-        file = folder / f".{path.stem}.{name}.srt"
-        file.write_text(srt(cues), encoding="utf-8")
-        subtitle_files.append(file)
+    encoded = folder / f".{path.stem}.av.mkv"
     inputs = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=24:duration={seconds}"]
     for _, _, tone in AUDIO:
         inputs += [
@@ -48,13 +48,20 @@ def make_multilingual_movie(path: Path, seconds: float, *, size: str = "640x360"
             "-i",
             f"sine=frequency={tone}:sample_rate=48000:duration={seconds}",
         ]
-    for file in subtitle_files:
-        inputs += ["-i", str(file)]
     maps = ["-map", "0:v"]
     for number in range(len(AUDIO)):
         maps += ["-map", f"{1 + number}:a"]
-    for number in range(len(subtitle_files)):
-        maps += ["-map", f"{1 + len(AUDIO) + number}:s"]
+    _ffmpeg(
+        *inputs,
+        *maps,
+        *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "48"),
+        *("-c:a", "aac", "-b:a", "96k", "-t", str(seconds), str(encoded)),
+    )
+    subtitle_files = []
+    for name, cues in CUES.items():
+        file = folder / f".{path.stem}.{name}.srt"
+        file.write_text(srt(cues), encoding="utf-8")
+        subtitle_files.append(file)
     tags: list[str] = []
     for number, (language, title, _) in enumerate(AUDIO):
         tags += [f"-metadata:s:a:{number}", f"language={language}"]
@@ -63,13 +70,15 @@ def make_multilingual_movie(path: Path, seconds: float, *, size: str = "640x360"
     tags += ["-metadata:s:s:0", "language=eng", "-metadata:s:s:0", "title=English"]
     tags += ["-metadata:s:s:1", "language=eng", "-metadata:s:s:1", "title=Forced"]
     tags += ["-disposition:s:0", "0", "-disposition:s:1", "forced"]
-    subprocess.run(
-        [
-            *("ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, *maps),
-            *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "48"),
-            *("-c:a", "aac", "-b:a", "96k", "-c:s", "srt", *tags, "-t", str(seconds), str(path)),
-        ],
-        check=True,
-    )
-    for file in subtitle_files:
+    inputs = ["-i", str(encoded)]
+    maps = ["-map", "0"]
+    for number, file in enumerate(subtitle_files, start=1):
+        inputs += ["-i", str(file)]
+        maps += ["-map", f"{number}:s"]
+    _ffmpeg(*inputs, *maps, "-c", "copy", "-c:s", "srt", *tags, str(path))
+    for file in (encoded, *subtitle_files):
         file.unlink()
+
+
+def _ffmpeg(*arguments: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *arguments], check=True)

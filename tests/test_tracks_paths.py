@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,13 @@ from downloader.post.ffmpeg import ON_PATH
 from downloader.post.par2 import par2_binary
 from downloader.streaming.tail import StreamOptions
 from downloader.uploader import MIN_PART
-from sandbox.multilingual import make_multilingual_movie
+from sandbox.multilingual import CUES, make_multilingual_movie
 from sandbox.nntp_server import NntpTestServer
 from sandbox.posting import make_release
 from sandbox.rar import pack_file
 from tests.conftest import R2_BUCKET
 from tests.test_pipeline import context_for, start_job
+from tests.webvtt import cues
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
@@ -49,17 +51,28 @@ def multilingual_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, byte
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
 
 
-def fetch(
+@dataclass(frozen=True)
+class Fetched:
+    job: Job
+    movie: Path
+    outcomes: list[str]
+
+
+@pytest.fixture(params=[True, False], ids=["streamed", "sequential"])
+def fetched(
+    request: pytest.FixtureRequest,
     store: JobStore,
     s3: S3Client,
     tmp_path: Path,
     servers: list[NntpTestServer],
-    files: dict[str, bytes],
-    *,
-    streaming: bool,
-) -> tuple[Job, Path, list[str]]:
+    multilingual_set: dict[str, bytes],
+) -> Fetched:
+    """The film fetched through the pipeline for an English-language movie, by either path."""
+    streaming: bool = request.param
     outcomes: list[str] = []
-    context = context_for(make_release(files, segment_size=SEGMENT), s3, tmp_path, servers)
+    context = context_for(
+        make_release(multilingual_set, segment_size=SEGMENT), s3, tmp_path, servers
+    )
     context.streaming = (
         StreamOptions(part_size=MIN_PART, on_outcome=outcomes.append) if streaming else None
     )
@@ -69,9 +82,11 @@ def fetch(
     assert job is not None
     assert job.status is JobStatus.READY
     assert job.object_key is not None
+    if streaming:
+        assert outcomes[0].startswith("streamed")
     local = tmp_path / "movie.mp4"
     local.write_bytes(s3.get_object(Bucket=R2_BUCKET, Key=job.object_key)["Body"].read())
-    return job, local, outcomes
+    return Fetched(job, local, outcomes)
 
 
 def streams(path: Path) -> list[dict[str, Any]]:
@@ -79,22 +94,9 @@ def streams(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "sequential"])
-def test_english_is_the_first_audio_whichever_path_makes_the_mp4(
-    store: JobStore,
-    s3: S3Client,
-    tmp_path: Path,
-    servers: list[NntpTestServer],
-    multilingual_set: dict[str, bytes],
-    streaming: bool,
-) -> None:
-    job, movie, outcomes = fetch(
-        store, s3, tmp_path, servers, multilingual_set, streaming=streaming
-    )
-
-    if streaming:
-        assert outcomes[0].startswith("streamed")
-    audio = [s for s in streams(movie) if s["codec_type"] == "audio"]
+def test_english_is_the_first_audio_whichever_path_makes_the_mp4(fetched: Fetched) -> None:
+    job = fetched.job
+    audio = [s for s in streams(fetched.movie) if s["codec_type"] == "audio"]
     assert [(s["tags"]["language"], s["disposition"]["default"]) for s in audio] == [("eng", 1)]
     media = decode_media(job.media)["audio"]
     assert media["chosen"]["language"] == "eng"
@@ -103,3 +105,24 @@ def test_english_is_the_first_audio_whichever_path_makes_the_mp4(
     assert answer is not None
     assert answer.chosen is not None
     assert (answer.chosen.language, answer.reason) == ("eng", "original language (en)")
+
+
+def test_text_subtitles_become_webvtt_beside_the_movie_with_the_same_cue_times(
+    fetched: Fetched, s3: S3Client
+) -> None:
+    job = fetched.job
+    listed = decode_media(job.media)["subtitles"]
+    assert [(s["language"], s["forced"], s["converted"]) for s in listed] == [
+        ("en", False, True),
+        ("en", True, True),
+    ]
+    for item, expected in zip(listed, (CUES["full"], CUES["forced"]), strict=True):
+        assert item["key"].startswith(f"movies/{job.job_id}/subtitles/")
+        stored = s3.get_object(Bucket=R2_BUCKET, Key=item["key"])
+        assert stored["ContentType"].startswith("text/vtt")
+        assert cues(stored["Body"].read().decode()) == expected
+    answer = job_model(job).subtitles
+    assert [(s.label, s.forced, s.reason) for s in answer] == [
+        ("English", False, None),
+        ("Forced", True, None),
+    ]

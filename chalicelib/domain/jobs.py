@@ -98,6 +98,11 @@ def movie_object_key(job_id: str, extension: str) -> str:
     return f"{movie_object_prefix(job_id)}movie{extension}"
 
 
+def subtitle_object_key(job_id: str, name: str) -> str:
+    """A WebVTT subtitle beside the movie (cleanup's prefix delete takes it with the movie)."""
+    return f"{movie_object_prefix(job_id)}subtitles/{name}"
+
+
 def expiry_after(moment: datetime, retention_hours: int) -> datetime:
     """When cleanup deletes a movie last touched (ready or watched) at ``moment``."""
     return moment + timedelta(hours=retention_hours)

@@ -12,6 +12,7 @@ from chalicelib.errors import NotFound
 
 
 def job_model(job: Job) -> models.Job:
+    media = decode_media(job.media)
     return models.Job(
         job_id=job.job_id,
         movie_id=job.movie_id,
@@ -37,8 +38,21 @@ def job_model(job: Job) -> models.Job:
             for item in decode_skipped(job.skipped_releases)
         ],
         notes=decode_notes(job.notes),
-        audio=_audio(decode_media(job.media)),
+        audio=_audio(media),
+        subtitles=_subtitles(media),
     )
+
+
+def _subtitles(media: dict[str, Any]) -> list[models.JobSubtitle]:
+    from pydantic import ValidationError
+
+    found = []
+    for item in media.get("subtitles") or []:
+        try:
+            found.append(models.JobSubtitle.model_validate(item))
+        except ValidationError:
+            continue
+    return found
 
 
 def _audio(media: dict[str, Any]) -> models.Audio | None:

@@ -17,6 +17,7 @@ from chalicelib.domain.jobs import (
     Clock,
     Job,
     JobStatus,
+    decode_media,
     expiry_after,
     movie_object_prefix,
     to_iso,
@@ -85,7 +86,24 @@ class StreamService:
             content_type=info.content_type,
             size_bytes=info.size_bytes,
             position_seconds=position,
+            subtitles=self._subtitles(job),
         )
+
+    def _subtitles(self, job: Job) -> list[models.StreamSubtitle]:
+        """The converted subtitles, each signed like the movie (signing is local: no request)."""
+        prefix = movie_object_prefix(job.job_id)
+        return [
+            models.StreamSubtitle(
+                language=item.get("language"),
+                label=str(item.get("label") or item.get("language") or "Subtitles"),
+                forced=bool(item.get("forced")),
+                url=self._objects.presign_get(item["key"], self._url_seconds),
+            )
+            for item in decode_media(job.media).get("subtitles") or []
+            if isinstance(item, dict)
+            and isinstance(item.get("key"), str)
+            and item["key"].startswith(prefix)
+        ]
 
     def save_position(self, movie_id: int, position_seconds: float) -> models.Position:
         """Where the viewer left off, on the movie's latest watch (one job-store request)."""

@@ -8,7 +8,8 @@ Policy, chosen for what browsers play natively and what costs little CPU on a Fa
 - Audio: one track, the MP4's first and default (``tracks.choose_audio``: the film's original
   language, else English, never a commentary or audio description). AAC, MP3 and Opus are copied;
   anything else (AC3, E-AC3, DTS, TrueHD…, which most browsers cannot play) is transcoded to AAC,
-  which is cheap next to video. Other audio tracks and subtitles are dropped from the MP4.
+  which is cheap next to video. Other audio tracks and subtitles are dropped from the MP4; text
+  subtitles become WebVTT files beside it, made by the same ffmpeg run (``subtitles``).
 - Any other video codec (XviD/MPEG-4 ASP, VC-1, MPEG-2) cannot be fixed without re-encoding the video,
   so the file is uploaded as it is, with its proper content type.
 """
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from downloader.post import subtitles
 from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError
+from downloader.post.subtitles import Subtitle
 from downloader.post.tracks import AudioTrack, audio_tracks, choose_audio, describe_audio
 
 PLAYABLE_VIDEO = frozenset({"h264", "hevc", "av1"})
@@ -44,6 +47,7 @@ class Probe:
     video_codec: str | None
     audio: tuple[AudioTrack, ...]
     duration_seconds: float | None
+    subtitles: tuple[Subtitle, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class Prepared:
     remuxed: bool
     #: What the job says about the file's tracks (``audio``), JSON-ready.
     media: dict[str, Any] = field(default_factory=dict)
+    #: The movie's subtitle tracks, with the WebVTT file of each one converted.
+    subtitles: tuple[Subtitle, ...] = ()
 
 
 def probe(path: Path, *, tools: FFmpeg = ON_PATH) -> Probe:
@@ -90,6 +96,7 @@ def parse_probe(data: dict[str, Any]) -> Probe:
         video_codec=str(video["codec_name"]) if video else None,
         audio=audio,
         duration_seconds=float(duration) if duration else None,
+        subtitles=subtitles.embedded(streams),
     )
 
 
@@ -118,8 +125,11 @@ def prepare(
     if found.video_codec is None:
         raise MediaError(f"{source.name} has no video stream")
     chosen = plan(found, original_language)
+    extra, planned = subtitles.output_arguments(found.subtitles, _fresh(out_dir / "subtitles"))
     if chosen.action == "as_is":
         extension = source.suffix.lower() or ".bin"
+        if extra:
+            planned = _converting(tools, ["-i", str(source)], extra, planned, optional=True)
         return Prepared(
             source,
             extension,
@@ -127,22 +137,48 @@ def prepare(
             found.container,
             remuxed=False,
             media={"audio": chosen.audio},
+            subtitles=planned,
         )
     target = out_dir / "movie.mp4"
-    tools.run(
-        [
-            "-i",
-            str(source),
-            *remux_arguments(found, chosen),
-            "-movflags",
-            "+faststart",
-            str(target),
-        ],
-        "the video could not be converted for browsers",
-    )
+    movie = ["-i", str(source), *remux_arguments(found, chosen), "-movflags", "+faststart"]
+    planned = _converting(tools, [*movie, str(target)], extra, planned, optional=False)
     return Prepared(
-        target, ".mp4", "video/mp4", found.container, remuxed=True, media={"audio": chosen.audio}
+        target,
+        ".mp4",
+        "video/mp4",
+        found.container,
+        remuxed=True,
+        media={"audio": chosen.audio},
+        subtitles=planned,
     )
+
+
+def _converting(
+    tools: FFmpeg,
+    command: list[str],
+    extra: list[str],
+    planned: tuple[Subtitle, ...],
+    *,
+    optional: bool,
+) -> tuple[Subtitle, ...]:
+    """Run ``command`` with the subtitle outputs; if that fails, without them (the movie matters
+    more than its subtitles), the subtitles then saying why. ``optional``: the command only
+    converts subtitles, so its failure is theirs alone."""
+    failure = "the video could not be converted for browsers"
+    try:
+        tools.run([*command, *extra], failure)
+    except MediaError as error:
+        if not extra:
+            raise
+        if not optional:
+            tools.run(command, failure)
+        return subtitles.failed(planned, f"not converted: {error}")
+    return subtitles.converted(planned)
+
+
+def _fresh(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def remux_arguments(found: Probe, chosen: Plan) -> list[str]:

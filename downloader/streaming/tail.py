@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.logs import logger
+from downloader.post import subtitles
 from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
 from downloader.post.remux import parse_probe, plan, remux_arguments
+from downloader.post.subtitles import Subtitle
 from downloader.streaming import NotStreamable
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.plan import Source, moov_estimate, plan_source
@@ -71,6 +73,7 @@ class StreamedTail:
         options: StreamOptions,
         *,
         original_language: str | None = None,
+        subtitle_folder: Path | None = None,
     ) -> None:
         self._nzb, self._watch, self._uploader = nzb, watch, uploader
         self._key, self._metadata, self._folder, self._options = key, metadata, folder, options
@@ -86,6 +89,10 @@ class StreamedTail:
         self._original_language = original_language
         #: What the job says about the movie's tracks, as the sequential path's ``Prepared.media``.
         self.media: dict[str, object] = {}
+        #: Where the same ffmpeg run writes the text subtitles as WebVTT (outside ``folder``,
+        #: which goes when the tail is done), and the subtitles with their files once finished.
+        self._subtitle_folder = subtitle_folder
+        self.subtitles: tuple[Subtitle, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -130,6 +137,7 @@ class StreamedTail:
             if code != 0 or self._ffmpeg_error():  # at ``-v error`` any message is a failure
                 raise NotStreamable(f"ffmpeg failed: {self._ffmpeg_error() or f'exit {code}'}")
             check_layout(self._output)
+            self.subtitles = subtitles.converted(self.subtitles)
             size = self._output.stat().st_size
             parts = self._upload.finish(size)
             self._uploader.complete(self._key, self._upload.upload_id, parts, size)
@@ -311,6 +319,12 @@ class StreamedTail:
         )
         arguments = ["-f", "matroska", "-i", "pipe:0", *remux_arguments(found, chosen)]
         arguments += ["-moov_size", str(reserved), "-f", "mp4", str(self._output)]
+        if self._subtitle_folder is not None:
+            self._subtitle_folder.mkdir(parents=True, exist_ok=True)
+            extra, self.subtitles = subtitles.output_arguments(
+                found.subtitles, self._subtitle_folder
+            )
+            arguments += extra
         with self._lock:
             if self._closed or self._failure:
                 raise StreamCancelled
