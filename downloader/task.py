@@ -52,6 +52,10 @@ def main() -> int:
     notifications = notify.for_job(settings, message)
     reporter = JobReporter(store, job, settled=notifications.settled if notifications else None)
     stop_on_sigterm(reporter)
+    if message.notify_url is not None and notifications is None:
+        reporter.note(
+            "no notification will be sent: the downloader has no NOTIFY_SECRET to sign it"
+        )
     logger.info("downloader started", extra={**keys, "release": message.release_title})
     try:
         return _run(message, settings, reporter, keys)

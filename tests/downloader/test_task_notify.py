@@ -93,3 +93,18 @@ def test_a_dead_receiver_never_fails_or_holds_up_the_job(
 
     assert task.store.get_job(message.job_id).error_class == "config"  # type: ignore[union-attr]
     assert time.monotonic() - started < 10  # the exit waits 0.5 s for the retries, no more
+
+
+def test_without_a_secret_the_job_says_no_notification_will_come(
+    task: Task, receiver: StandIn
+) -> None:
+    task.env.setenv("NNTP_SERVERS", "")
+    job_id = _ask_for_notification(task, receiver)
+    task.env.delenv("NOTIFY_SECRET")
+
+    assert main() == 1
+
+    job = task.store.get_job(job_id)
+    assert job is not None
+    assert "no notification will be sent" in (job.notes or "")
+    assert _events(receiver) == []
