@@ -117,6 +117,15 @@ def movie_stream(id: str) -> Response:
     return web.ok(services.stream.stream(validation.parse_stream_ref(id)))
 
 
+@app.route(f"{API}/movies/{{id}}/position", methods=["PUT"], content_types=ANY_TYPE)
+@guard
+def save_position(id: str) -> Response:
+    services = _protected()
+    movie_id = validation.parse_movie_id(id)
+    position = validation.parse_position(*web.raw_body(app.current_request))
+    return web.ok(services.stream.save_position(movie_id, position))
+
+
 @app.route(f"{API}/jobs", methods=["GET"], content_types=ANY_TYPE)
 @guard
 def list_jobs() -> Response:

@@ -44,7 +44,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- the finished object in R2
     object_key TEXT,
     content_type TEXT,
-    size_bytes INTEGER
+    size_bytes INTEGER,
+    -- JSON written with ready: the audio track chosen (original language, else English) and the
+    -- ones available; the subtitles converted to WebVTT (object keys) and those that were not, why
+    media TEXT
 );
 
 CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status);
@@ -67,7 +70,10 @@ CREATE TABLE IF NOT EXISTS watch_history (
     poster_path TEXT,
     last_watched_at TEXT NOT NULL,
     job_id TEXT,
-    status TEXT
+    status TEXT,
+    -- where the viewer left off (PUT /movies/{id}/position), seconds into the film; a new watch of
+    -- the movie starts from the position of the one before, so a player can always resume
+    position_seconds REAL
 );
 
 CREATE INDEX IF NOT EXISTS idx_watch_last_watched ON watch_history(last_watched_at DESC);

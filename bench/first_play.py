@@ -80,6 +80,7 @@ def main() -> int:
     bench = Bench(work, articles.nzb(), objects)
     firsts: list[float] = []
     readies: list[float] = []
+    outcomes: list[str] = []
     try:
         servers = [parse_server(f"{server.url()}?connections={args.connections}")]
         for _ in range(args.runs):
@@ -90,6 +91,7 @@ def main() -> int:
                 raise SystemExit(f"the job never became playable ({ready.outcome})")
             firsts.append(_playable[0] - started)
             readies.append(ready.seconds)
+            outcomes.append(ready.outcome)
     finally:
         server.stop()
         s3.stop()
@@ -100,6 +102,7 @@ def main() -> int:
     )
     print(f"first_play_s: {first:.2f} (runs {', '.join(f'{v:.2f}' for v in firsts)})")
     print(f"ready_s: {ready_s:.2f} (runs {', '.join(f'{v:.2f}' for v in readies)})")
+    print(f"tail: {'; '.join(sorted(set(outcomes)))}")
     target = 0.1 * ready_s + 10
     print(f"first_play_vs_ready: {first / ready_s:.2f}")
     print(f"target (first play <= 10 % of ready + 10 s = {target:.1f} s): {first <= target}")

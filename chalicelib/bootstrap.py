@@ -86,6 +86,7 @@ class Container:
                 movie_id, quality, limit=None
             ),
             metadata=self._movie_metadata,
+            notify_policy=self.settings.notify_policy(),
         )
 
     @cached_property
@@ -196,6 +197,7 @@ class Container:
             poster_path=movie.poster_path,
             backdrop_path=None,
             overview=movie.overview,
+            original_language=movie.original_language,
         )
 
     def health(self) -> Health:

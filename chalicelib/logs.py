@@ -28,6 +28,7 @@ SECRET_ENV_VARS = (
     "R2_ACCESS_KEY_ID",
     "R2_SECRET_ACCESS_KEY",
     "API_KEYS",
+    "NOTIFY_SECRET",
 )
 
 #: Query parameters that carry credentials in the APIs we call (Newznab puts its key in the URL).

@@ -130,6 +130,39 @@ class ServerTotals(ServerFigures):
     jobs: int
 
 
+class AudioTrack(_Model):
+    index: int
+    language: str | None
+    codec: str
+    title: str | None
+    channels: int | None
+    default: bool
+    commentary: bool
+    audio_description: bool
+
+
+class Audio(_Model):
+    """Which audio track the MP4 got first (and only), why, and what the release offered."""
+
+    original_language: str | None
+    chosen: AudioTrack | None
+    reason: str
+    transcoded: bool
+    available: list[AudioTrack]
+
+
+class JobSubtitle(_Model):
+    """A subtitle track of the release: converted to WebVTT (listed in the stream) or why not."""
+
+    language: str | None
+    label: str
+    forced: bool
+    codec: str
+    source: Literal["embedded", "file"]
+    converted: bool
+    reason: str | None
+
+
 class Job(_Model):
     job_id: str
     movie_id: int
@@ -153,6 +186,8 @@ class Job(_Model):
     skipped_releases: list[SkippedRelease]
     notes: list[str]
     servers: list[ServerFigures]
+    audio: Audio | None
+    subtitles: list[JobSubtitle]
 
 
 class JobList(_Model):
@@ -169,6 +204,15 @@ class Stream(_Model):
     expires_at: str
     content_type: str
     size_bytes: int
+    position_seconds: float | None
+    subtitles: list[StreamSubtitle]
+
+
+class StreamSubtitle(_Model):
+    language: str | None
+    label: str
+    forced: bool
+    url: str
 
 
 class HistoryEntry(_Model):
@@ -178,6 +222,24 @@ class HistoryEntry(_Model):
     poster_url: str | None
     watched_at: str
     job_id: str | None
+    position_seconds: float | None
+
+
+class Position(_Model):
+    """The answer to ``PUT /movies/{id}/position``: the watch the position was stored on."""
+
+    movie_id: int
+    job_id: str | None
+    watched_at: str
+    position_seconds: float
+
+
+class PositionRequest(BaseModel):
+    """``PUT /movies/{id}/position`` body: seconds into the film, at most a week (no film is longer)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    position_seconds: float = Field(ge=0, le=604_800)
 
 
 class History(_Model):
@@ -197,6 +259,7 @@ class FetchRequest(BaseModel):
     quality_preference: Literal["720p", "1080p", "4K"] = "1080p"
     #: Manual mode: stop the movie's active job if it fetches another release, and fetch this one.
     replace: bool = False
+    notify_url: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class Release(_Model):

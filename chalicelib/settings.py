@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from chalicelib.errors import ConfigurationError, validation_problems
 from chalicelib.logs import SECRET_ENV_VARS, logger
+
+if TYPE_CHECKING:
+    from chalicelib.domain.notify import NotifyPolicy
 
 
 class Settings(BaseModel):
@@ -73,6 +76,19 @@ class Settings(BaseModel):
     ECS_SUBNETS: str = ""
     ECS_SECURITY_GROUPS: str = ""
     ECS_ASSIGN_PUBLIC_IP: bool = True
+
+    #: Signs job events sent to ``notify_url``s (downloader only); events need it to be sent.
+    NOTIFY_SECRET: SecretStr | None = None
+    #: Comma-separated hosts a ``notify_url`` may name (https only); empty: notifications are off.
+    NOTIFY_ALLOWED_HOSTS: str = ""
+    #: Local stage only: also allow a receiver on loopback (http or https), for the sandbox.
+    NOTIFY_ALLOW_LOOPBACK: bool = False
+
+    @model_validator(mode="after")
+    def _loopback_only_locally(self) -> Settings:
+        if self.NOTIFY_ALLOW_LOOPBACK and self.STAGE != "local":
+            raise ValueError("NOTIFY_ALLOW_LOOPBACK is for STAGE=local only")
+        return self
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +160,20 @@ class Settings(BaseModel):
         if missing or self.ECS_CLUSTER is None or self.ECS_TASK_DEFINITION is None:
             raise ConfigurationError(f"starting downloader tasks needs {', '.join(missing)}")
         return self.ECS_CLUSTER, self.ECS_TASK_DEFINITION, subnets, groups
+
+    def notify_policy(self) -> NotifyPolicy:
+        """Which ``notify_url``s may be called (``chalicelib/domain/notify.py``)."""
+        from chalicelib.domain.notify import NotifyPolicy, parse_allowed_hosts
+
+        return NotifyPolicy(
+            parse_allowed_hosts(self.NOTIFY_ALLOWED_HOSTS),
+            allow_loopback=self.NOTIFY_ALLOW_LOOPBACK,
+        )
+
+    def notify_secret(self) -> str:
+        if self.NOTIFY_SECRET is None:
+            raise ConfigurationError("NOTIFY_SECRET is not set: job events cannot be signed")
+        return self.NOTIFY_SECRET.get_secret_value()
 
     def api_keys(self) -> tuple[str, ...]:
         """The accepted ``X-Api-Key`` values (comma-separated in ``API_KEYS``); empty = no auth."""

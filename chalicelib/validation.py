@@ -132,8 +132,8 @@ def parse_quality(raw: str | None) -> str:
 MAX_BODY_BYTES = 4096
 
 
-def parse_fetch_request(raw_body: bytes | None, content_type: str | None) -> FetchRequest:
-    """The fetch body: a JSON object with ``mode`` (and ``release_id`` in manual mode)."""
+def _json_object(raw_body: bytes | None, content_type: str | None) -> dict[str, object]:
+    """A request body that must be one small JSON object."""
     if content_type and "json" not in content_type.lower():
         raise InvalidInput("send the request body as application/json")
     if raw_body is not None and len(raw_body) > MAX_BODY_BYTES:
@@ -144,6 +144,26 @@ def parse_fetch_request(raw_body: bytes | None, content_type: str | None) -> Fet
         raise InvalidInput("request body must be a JSON object") from None
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object")
+    return data
+
+
+def parse_position(raw_body: bytes | None, content_type: str | None) -> float:
+    """``PUT /movies/{id}/position``: ``{"position_seconds": n}``, n from 0 to a week, in seconds."""
+    data = _json_object(raw_body, content_type)
+    from pydantic import ValidationError
+
+    from chalicelib.models import PositionRequest
+
+    try:
+        return PositionRequest.model_validate(data).position_seconds
+    except ValidationError as exc:
+        problems = validation_problems(exc.errors(include_input=False, include_url=False), "body")
+        raise InvalidInput(f"invalid position: {problems}") from None
+
+
+def parse_fetch_request(raw_body: bytes | None, content_type: str | None) -> FetchRequest:
+    """The fetch body: a JSON object with ``mode`` (and ``release_id`` in manual mode)."""
+    data = _json_object(raw_body, content_type)
     from pydantic import ValidationError  # the models load with the route that needs them
 
     from chalicelib.models import FetchRequest

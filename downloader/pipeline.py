@@ -22,6 +22,7 @@ from chalicelib.domain.jobs import (
     SkippedRelease,
     hls_object_prefix,
     movie_object_key,
+    subtitle_object_key,
 )
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
@@ -33,9 +34,11 @@ from downloader.errors import (
     NzbError,
     UploadFailed,
 )
+from downloader.post import subtitles
 from downloader.post.ffmpeg import MediaError
 from downloader.post.par2 import RepairError
 from downloader.post.remux import prepare
+from downloader.post.subtitles import Subtitle
 from downloader.post.unpack import UnpackError, main_video, unpack_release
 from downloader.reporter import JobReporter, JobTakenAway
 from downloader.streaming import NotStreamable
@@ -111,6 +114,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 workdir / "stream",
                 context.streaming,
                 hls,
+                original_language=message.original_language,
+                subtitle_folder=workdir / "stream-subtitles",
             )
         result = _download(engine, nzb, downloads, watch, tail, release_progress)
         record_job_event(
@@ -124,10 +129,18 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
             reporter.preparing()
             uploaded = _stream_upload(tail, intact, reporter.beat)
+            media = tail.media if uploaded is not None and tail is not None else {}
+            found = tail.subtitles if uploaded is not None and tail is not None else ()
+            loose = files
             if uploaded is None:
                 unpacked = unpack_release(files, workdir / "unpacked")
                 reporter.beat()
-                prepared = prepare(main_video(unpacked), _fresh(workdir / "output"))
+                prepared = prepare(
+                    main_video(unpacked),
+                    _fresh(workdir / "output"),
+                    original_language=message.original_language,
+                )
+                media, found, loose = prepared.media, prepared.subtitles, unpacked
                 reporter.beat()
                 uploaded = context.uploader.upload(
                     prepared.path,
@@ -139,6 +152,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                     },
                     progress=on_upload,
                 )
+            found += subtitles.from_files(loose, workdir / "subtitle-files")
+            media = {**media, "subtitles": _upload_subtitles(context.uploader, message, found)}
         record_job_event(
             "MoviesUploaded", UploadThroughput=uploaded.size_bytes / max(uploaded.seconds, 1e-3)
         )
@@ -147,6 +162,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             content_type=uploaded.content_type,
             size_bytes=uploaded.size_bytes,
             retention_hours=context.retention_hours,
+            media=media,
         )
         ready = True
     except JobTakenAway:
@@ -287,6 +303,32 @@ def _stream_upload(
         return tail.finish(beat)
     except NotStreamable:
         return None
+
+
+def _upload_subtitles(
+    uploader: Uploader, message: JobMessage, found: Sequence[Subtitle]
+) -> list[dict[str, object]]:
+    """Each converted subtitle beside the movie (``movies/{job_id}/subtitles/``); the job's list.
+    An upload that fails costs that subtitle, never the movie."""
+    keys: dict[int, str] = {}
+    for number, subtitle in enumerate(found):
+        if subtitle.output is None:
+            continue
+        key = subtitle_object_key(message.job_id, f"{number}.{subtitle.language or 'und'}.vtt")
+        try:
+            uploader.upload(
+                subtitle.output,
+                key,
+                content_type="text/vtt; charset=utf-8",
+                metadata={"movie-id": str(message.movie_id)},
+            )
+        except UploadFailed as error:
+            logger.warning(
+                "subtitle not uploaded", extra={"job_id": message.job_id, "error": str(error)}
+            )
+            continue
+        keys[number] = key
+    return subtitles.describe(found, keys)
 
 
 def _fresh(folder: Path) -> Path:

@@ -15,15 +15,12 @@ finds the job already moved; the reporter then reads the job back instead of cal
 
 from __future__ import annotations
 
-import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
-from types import FrameType
 from typing import Any
 
 from chalicelib.adapters.store import JobStore
@@ -34,6 +31,7 @@ from chalicelib.domain.jobs import (
     Job,
     JobStatus,
     SkippedRelease,
+    encode_media,
     encode_notes,
     encode_skipped,
     expiry_after,
@@ -76,8 +74,11 @@ class JobReporter:
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = time.sleep,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        settled: Callable[[Job], None] | None = None,
     ) -> None:
         self._store = store
+        #: Told the job once its terminal state (ready, error) is written: the job's notification.
+        self._settled = settled
         self._sleep = sleep
         self._retry_delays = retry_delays
         self.job = job
@@ -249,13 +250,21 @@ class JobReporter:
         )
 
     def ready(
-        self, *, object_key: str, content_type: str, size_bytes: int, retention_hours: int
+        self,
+        *,
+        object_key: str,
+        content_type: str,
+        size_bytes: int,
+        retention_hours: int,
+        media: Mapping[str, object] | None = None,
     ) -> None:
+        """The movie is stored; ``media`` (audio chosen and available, subtitles) goes with it."""
         now: datetime = self._clock()
         self._write(
             JobStatus.PREPARING,
             JobStatus.READY,
             **self._closing_figures(),
+            media=encode_media(media or {}),
             ready_at=to_iso(now),
             expires_at=to_iso(expiry_after(now, retention_hours)),
             object_key=object_key,
@@ -265,6 +274,7 @@ class JobReporter:
         logger.info("job state changed", extra={**self.keys, "from": "preparing", "to": "ready"})
         waited = (now - from_iso(self.job.created_at)).total_seconds()
         record_job_event("JobsReady", TimeToReady=max(waited, 0.0))
+        self._tell_settled()
 
     def failed(self, message: str, error_class: ErrorClass = "internal") -> None:
         """Mark the job failed with a message for people (and a class for the figures). Only an
@@ -295,6 +305,15 @@ class JobReporter:
             extra={**self.keys, "from": was.value, "to": "error", "reason": message},
         )
         record_job_event("JobsFailed", error_class=error_class)
+        self._tell_settled()
+
+    def _tell_settled(self) -> None:
+        if self._settled is None:
+            return
+        try:
+            self._settled(self.job)
+        except Exception:  # a notification must never fail the job it is about
+            logger.exception("could not start the job's notification", extra=self.keys)
 
     def _best_effort(
         self, expected: JobStatus | tuple[JobStatus, ...], to: JobStatus, **changes: Any
@@ -367,13 +386,3 @@ class JobReporter:
             raise JobTakenAway(f"job {self.job.job_id} is no longer {states}")
         self.job = updated
         self._notes_unsaved = False
-
-
-def stop_on_sigterm(reporter: JobReporter, exit: Callable[[int], Any] = sys.exit) -> None:
-    """Fargate sends SIGTERM before stopping a task: say so in the job, then exit (128 + 15)."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        reporter.failed("stopped: the download task was shut down", "stopped")
-        exit(143)
-
-    signal.signal(signal.SIGTERM, handle)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -20,10 +24,11 @@ from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import JobStatus, to_iso, utcnow
 from chalicelib.errors import SettingsFailure, StorageFailure
 from chalicelib.logs import logger
-from downloader import wiring
+from chalicelib.settings import Settings
+from downloader import notify, wiring
 from downloader.errors import JobFailed, ServerConfigError
 from downloader.pipeline import run
-from downloader.reporter import JobReporter, JobStoreUnavailable, JobTakenAway, stop_on_sigterm
+from downloader.reporter import JobReporter, JobStoreUnavailable, JobTakenAway
 
 
 def main() -> int:
@@ -48,9 +53,24 @@ def main() -> int:
             extra={**keys, "status": getattr(current, "status", None)},
         )
         return 1
-    reporter = JobReporter(store, job)
+    notifications = notify.for_job(settings, message)
+    reporter = JobReporter(store, job, settled=notifications.settled if notifications else None)
     stop_on_sigterm(reporter)
+    if message.notify_url is not None and notifications is None:
+        reporter.note(
+            "no notification will be sent: the downloader has no NOTIFY_SECRET to sign it"
+        )
     logger.info("downloader started", extra={**keys, "release": message.release_title})
+    try:
+        return _run(message, settings, reporter, keys)
+    finally:
+        if notifications is not None:
+            notifications.finish()
+
+
+def _run(
+    message: JobMessage, settings: Settings, reporter: JobReporter, keys: dict[str, object]
+) -> int:
     try:
         run(message, wiring.task_context(settings), reporter)
     except JobTakenAway:
@@ -75,3 +95,13 @@ def main() -> int:
         return 1
     logger.info("downloader finished", extra=keys)
     return 0
+
+
+def stop_on_sigterm(reporter: JobReporter, exit: Callable[[int], Any] = sys.exit) -> None:
+    """Fargate sends SIGTERM before stopping a task: say so in the job, then exit (128 + 15)."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        reporter.failed("stopped: the download task was shut down", "stopped")
+        exit(143)
+
+    signal.signal(signal.SIGTERM, handle)

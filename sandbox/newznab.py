@@ -71,6 +71,8 @@ class Newznab:
     #: Request type (``movie``, ``search``, ``get``) → the reply to send instead of the real one.
     overrides: dict[str, Reply] = field(default_factory=dict)
     items: dict[str, Item] = field(default_factory=dict)
+    #: IMDb digits → the posted release that film's good releases serve instead of ``release``.
+    own_releases: dict[str, PostedRelease] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -118,7 +120,8 @@ class Newznab:
         item = self.items.get(release_id)
         if item is None:
             return _error(300, "No such item")
-        body = self.release.passworded_nzb if item.flavour.password else self.release.nzb
+        posted = self.own_releases.get(item.imdb_digits, self.release)
+        body = posted.passworded_nzb if item.flavour.password else posted.nzb
         disposition = f'attachment; filename="{item.title}.nzb"'
         return Reply(200, body, "application/x-nzb", {"Content-Disposition": disposition})
 
@@ -178,9 +181,10 @@ class Newznab:
 
 
 def start(api_key: str, release: PostedRelease, films: list[tuple[int, str, int | None, str]],
-          port: int = 0) -> tuple[Newznab, StandIn]:  # fmt: skip
+          port: int = 0, own_releases: dict[str, PostedRelease] | None = None,
+          ) -> tuple[Newznab, StandIn]:  # fmt: skip
     """The stand-in's state and its running server (the state knows its own URL for item links)."""
-    state = Newznab(api_key, release, films)
+    state = Newznab(api_key, release, films, own_releases=dict(own_releases or {}))
     server = StandIn(state.route, port=port, name="newznab-stand-in")
     state.base_url = server.url
     return state, server.start()

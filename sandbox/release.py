@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,8 @@ def build_release(
     seconds: float = 6.0,
     volumes: int = 4,
     recovery_percent: int = 25,
+    make: Callable[[Path, float], None] | None = None,
+    domain: str = "sandbox.invalid",
 ) -> PostedRelease:
     """Generate the movie and post it as ``volumes`` stored RAR volumes plus a par2 set.
 
@@ -83,7 +86,7 @@ def build_release(
     require_tools()
     folder.mkdir(parents=True, exist_ok=True)
     movie = folder / f"{name}.mkv"
-    make_movie(movie, seconds)
+    (make or make_movie)(movie, seconds)
     data = movie.read_bytes()
     posted = folder / "posted"
     shutil.rmtree(posted, ignore_errors=True)
@@ -98,7 +101,7 @@ def build_release(
         check=True,
     )
     files = {path.name: path.read_bytes() for path in sorted(posted.iterdir())}
-    release = make_release(files, segment_size=SEGMENT_SIZE, fast=True, domain="sandbox.invalid")
+    release = make_release(files, segment_size=SEGMENT_SIZE, fast=True, domain=domain)
     return PostedRelease(
         name=name,
         articles=release.articles,

@@ -16,12 +16,16 @@ from types import TracebackType
 
 from sandbox import newznab, tmdb
 from sandbox.httpd import StandIn
+from sandbox.multilingual import make_multilingual_movie
 from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.posting import make_release
 from sandbox.release import PostedRelease, build_release
 
 #: Credentials of the stand-ins. Not secrets (they open nothing but loopback toys), but they are
 #: passed exactly as production secrets are, so the log scrubbing of real keys is exercised too.
+#: The film whose release is the multilingual one (``sandbox/multilingual.py``): The Green Mile, an
+#: English-language film posted with Italian audio first, English second and two subtitle tracks.
+MULTILINGUAL_FILM = 497
 TMDB_TOKEN = "sandbox-tmdb-read-token"
 INDEXER_KEY = "sandbox-indexer-key"
 NNTP_USER, NNTP_PASSWORD = "sandbox", "sandbox-nntp-password"
@@ -93,10 +97,23 @@ def start_stack(
 ) -> Stack:
     """Build (or reuse) the release and start the stand-ins; ``Stack.stop`` ends them."""
     posted = release or build_release(workdir / "release", seconds=seconds)
+    multilingual = build_release(
+        workdir / "multilingual",
+        name="The.Green.Mile.1999.1080p.BluRay.x264-SANDBOX",
+        seconds=seconds,
+        make=make_multilingual_movie,
+        domain="multilingual.sandbox.invalid",
+    )
+    posted.articles.update(multilingual.articles)  # one Usenet server carries both
+    imdb = {movie_id: imdb_id for movie_id, _, _, imdb_id in tmdb.catalogue()}
     tmdb_server = tmdb.start(TMDB_TOKEN, port=tmdb_port)
     try:
         indexer, indexer_server = newznab.start(
-            INDEXER_KEY, posted, tmdb.catalogue(), port=indexer_port
+            INDEXER_KEY,
+            posted,
+            tmdb.catalogue(),
+            port=indexer_port,
+            own_releases={imdb[MULTILINGUAL_FILM].removeprefix("tt"): multilingual},
         )
     except OSError:
         tmdb_server.stop()

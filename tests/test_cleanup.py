@@ -37,7 +37,7 @@ def seed_ready(s3: S3Client, *, movie_id: int, ready: datetime, watched: datetim
         last_watched_at=to_iso(watched) if watched else None,
         expires_at=to_iso(touched + 168 * HOUR),
     )
-    for name in ("movie.mp4", "subtitles.vtt"):
+    for name in ("movie.mp4", "subtitles/0.en.vtt"):  # the movie and its WebVTT beside it
         s3.put_object(Bucket=R2_BUCKET, Key=f"movies/{job.job_id}/{name}", Body=b"x" * 1000)
     return job
 

@@ -272,3 +272,24 @@ def test_a_replaced_job_stops_its_downloader_and_leaves_its_files_to_cleanup(
         now=now, stale_before=long_ago, purge_before=long_ago, ready_before=long_ago
     )
     assert [job.job_id for job in sweep.to_remove] == [old.job_id]  # its objects go next
+
+
+def test_the_films_original_language_travels_to_the_downloader(
+    store: JobStore, sqs: tuple[SQSClient, str]
+) -> None:
+    client, url = sqs
+    fetch = FetchService(
+        store,
+        SqsQueue(url),
+        find_releases=lambda movie_id, quality: models.ReleaseList(
+            movie_id=movie_id, imdb_id="tt0137523", releases=RANKED
+        ),
+        metadata=lambda movie_id: MovieMetadata(
+            movie_id, "Il Sorpasso", None, original_language="it"
+        ),
+    )
+
+    fetch.fetch(550, models.FetchRequest(mode="auto"))
+
+    [message] = queued_messages(client, url)
+    assert message["original_language"] == "it"

@@ -27,7 +27,7 @@ from chalice.app import Rate, ScheduledEventConfig, SQSEventConfig
 from pydantic import SecretStr
 
 from chalicelib.adapters.dispatch import task_environment
-from chalicelib.adapters.store.executor import schema_statements
+from chalicelib.adapters.store.executor import ADDED_COLUMNS, schema_statements
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import movie_object_key
 from chalicelib.logs import SECRET_ENV_VARS
@@ -61,6 +61,7 @@ LEFT_TO_DEFAULT = {
     "STALE_JOB_MINUTES": "the code's default (30 min) is tied to the downloader's 1-minute heartbeat",
     "PURGE_AFTER_DAYS": "the code's default (30 days) is the product decision (README)",
     "NNTP_TLS_READS": "a diagnostic for bench/download.py --tls; production reads TLS GIL-free",
+    "NOTIFY_ALLOW_LOOPBACK": "local stage only (refused elsewhere): the sandbox's loopback receiver",
 }
 
 #: Set per task by the dispatcher (RunTask container overrides), never in the task definition.
@@ -87,6 +88,7 @@ SECRETS_NEEDED = {
         "CF_API_TOKEN",
         "R2_ACCESS_KEY_ID",
         "R2_SECRET_ACCESS_KEY",
+        "NOTIFY_SECRET",  # signs the job's event (downloader/notify.py)
     },
 }
 
@@ -101,6 +103,7 @@ DOWNLOADER_NEEDS = {
     "NZBGEEK_BASE_URL",
     "RETENTION_HOURS",
     "MAX_RELEASE_GB",
+    "NOTIFY_ALLOWED_HOSTS",
     "WORK_DIR",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
@@ -491,7 +494,8 @@ def test_schema_script_applies_the_statements_in_one_request_again_and_again(
         assert script.main(environ) == 0
         assert script.main(environ) == 0
     expected = [s.sql for s in schema_statements()]
-    columns = ["PRAGMA table_info(jobs)"]  # then nothing to add: the fake has today's schema
+    # then nothing to add: the fake has today's schema
+    columns = [f"PRAGMA table_info({t})" for t in sorted({t for t, _, _ in ADDED_COLUMNS})]
     sent = [[s["sql"] for s in body.get("batch", [body])] for body in fake.requests]
     assert sent == [expected, columns, expected, columns]
     assert script.main({}) == 2

@@ -226,7 +226,7 @@ def test_watch_pushes_expiry_and_appends_history(store: JobStore) -> None:
         "/poster.jpg",
         job.job_id,
     )
-    found, stored = store.job_with_metadata(movie_id=550)
+    found, stored, _ = store.job_with_metadata(movie_id=550)
     assert found == watched
     assert stored == MovieMetadata(550, "Fight Club", "/poster.jpg")
 

@@ -12,7 +12,8 @@ import pytest
 from chalicelib.adapters.store import JobStore
 from chalicelib.domain.jobs import Job, JobStatus, from_iso, to_iso
 from chalicelib.errors import StorageError
-from downloader.reporter import JobReporter, JobTakenAway, stop_on_sigterm
+from downloader.reporter import JobReporter, JobTakenAway
+from downloader.task import stop_on_sigterm
 from tests.conftest import FakeClock, LogCapture
 from tests.seeding import seed_job
 

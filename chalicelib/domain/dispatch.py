@@ -29,3 +29,8 @@ class JobMessage(BaseModel):
     release_title: str = Field(max_length=500)
     #: Next-best releases (auto mode), in rank order, for the downloader to fall back on.
     candidates: list[Candidate] = Field(default_factory=list, max_length=MAX_CANDIDATES)
+    #: Where to POST the signed event when the job is ready or failed (checked by ``POST /fetch``
+    #: and again, with its addresses, when sent: ``chalicelib/domain/notify.py``).
+    notify_url: str | None = Field(default=None, max_length=2000)
+    #: TMDB's ``original_language`` (ISO 639-1): the audio track the MP4 gets first.
+    original_language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")

@@ -11,11 +11,11 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 
 class JobStatus(StrEnum):
@@ -136,6 +136,11 @@ def hls_object_prefix(job_id: str) -> str:
     return f"{movie_object_prefix(job_id)}hls/"
 
 
+def subtitle_object_key(job_id: str, name: str) -> str:
+    """A WebVTT subtitle beside the movie (cleanup's prefix delete takes it with the movie)."""
+    return f"{movie_object_prefix(job_id)}subtitles/{name}"
+
+
 def expiry_after(moment: datetime, retention_hours: int) -> datetime:
     """When cleanup deletes a movie last touched (ready or watched) at ``moment``."""
     return moment + timedelta(hours=retention_hours)
@@ -177,6 +182,9 @@ class Job:
     object_key: str | None = None
     content_type: str | None = None
     size_bytes: int | None = None
+    #: JSON: what the downloader found in the file and did with it (``audio``: the track chosen
+    #: and the ones available; ``subtitles``: converted to WebVTT or not, and why).
+    media: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -204,6 +212,20 @@ def encode_skipped(skipped: Sequence[SkippedRelease]) -> str:
 def encode_notes(notes: Sequence[str]) -> str:
     """The ``notes`` column's JSON."""
     return json.dumps(list(notes), ensure_ascii=False)
+
+
+def encode_media(media: Mapping[str, object]) -> str:
+    """The ``media`` column's JSON."""
+    return json.dumps(dict(media), ensure_ascii=False)
+
+
+def decode_media(raw: str | None) -> dict[str, Any]:
+    """The column read back; anything unreadable is nothing known, never an error."""
+    try:
+        media = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return media if isinstance(media, dict) else {}
 
 
 def decode_notes(raw: str | None) -> list[str]:

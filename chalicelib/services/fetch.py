@@ -31,7 +31,8 @@ from chalicelib.domain.jobs import (
     to_iso,
     utcnow,
 )
-from chalicelib.errors import ActiveJobConflict, ApiError, JobError, NotFound
+from chalicelib.domain.notify import NotifyPolicy, RefusedUrl, check_url
+from chalicelib.errors import ActiveJobConflict, ApiError, InvalidInput, JobError, NotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
 from chalicelib.services.jobs import job_model
@@ -48,6 +49,7 @@ class FetchService:
         *,
         find_releases: FindReleases,
         metadata: Metadata,
+        notify_policy: NotifyPolicy | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._store = store
@@ -55,9 +57,16 @@ class FetchService:
         self._find_releases = find_releases
         self._metadata = metadata
         self._clock = clock
+        self._notify_policy = notify_policy or NotifyPolicy(frozenset())
 
     def fetch(self, movie_id: int, request: models.FetchRequest) -> tuple[models.Job, bool]:
-        """The movie's job and whether it was created now (False: an active job already existed)."""
+        """The movie's job and whether it was created now (False: an active job already existed,
+        and keeps the ``notify_url`` it was created with, if any)."""
+        if request.notify_url is not None:
+            try:
+                check_url(request.notify_url, self._notify_policy)
+            except RefusedUrl as refused:
+                raise InvalidInput(str(refused)) from None
         previous = self._store.latest_job(movie_id)
         active = previous if previous is not None and previous.is_active else None
         if active is not None and not _other_release(active, request):
@@ -82,7 +91,8 @@ class FetchService:
             release_id=chosen.release_id,
             release_title=chosen.title,
         )
-        stored, created = self._store.create_job(job, self._metadata(movie_id))
+        metadata = self._metadata(movie_id)
+        stored, created = self._store.create_job(job, metadata)
         keys = {"job_id": stored.job_id, "movie_id": movie_id}
         if not created:
             logger.info("fetch found an active job", extra=keys)
@@ -102,6 +112,8 @@ class FetchService:
             candidates=[
                 Candidate(release_id=r.release_id, release_title=r.title) for r in fallbacks
             ],
+            notify_url=request.notify_url,
+            original_language=_language(metadata),
         )
         try:
             self._queue.send(message)
@@ -193,3 +205,9 @@ def _tried_in_vain(previous: Job | None) -> set[str]:
         return set()
     tried = {item.release_id for item in decode_skipped(previous.skipped_releases)}
     return tried | ({previous.release_id} if previous.release_id else set())
+
+
+def _language(metadata: MovieMetadata | None) -> str | None:
+    """TMDB's original language when it is a plain ISO 639 code (the message refuses others)."""
+    code = (metadata.original_language or "").lower() if metadata else ""
+    return code if code.isascii() and code.isalpha() and 2 <= len(code) <= 3 else None

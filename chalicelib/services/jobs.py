@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from chalicelib import models
 from chalicelib.adapters.store import JobStore
@@ -10,6 +11,7 @@ from chalicelib.domain.jobs import (
     ErrorClass,
     Job,
     JobStatus,
+    decode_media,
     decode_notes,
     decode_skipped,
     known_error_class,
@@ -19,6 +21,7 @@ from chalicelib.errors import NotFound
 
 
 def job_model(job: Job) -> models.Job:
+    media = decode_media(job.media)
     return models.Job(
         job_id=job.job_id,
         movie_id=job.movie_id,
@@ -47,6 +50,8 @@ def job_model(job: Job) -> models.Job:
         ],
         notes=decode_notes(job.notes),
         servers=[server_model(item) for item in decode_servers(job.servers)],
+        audio=_audio(media),
+        subtitles=_subtitles(media),
     )
 
 
@@ -66,6 +71,28 @@ def error_class(job: Job) -> ErrorClass | None:
     """Why the job failed, for clients to act on (e.g. "password-protected, try another release");
     null unless it failed."""
     return known_error_class(job.error_class) if job.status is JobStatus.ERROR else None
+
+
+def _subtitles(media: dict[str, Any]) -> list[models.JobSubtitle]:
+    from pydantic import ValidationError
+
+    found = []
+    for item in media.get("subtitles") or []:
+        try:
+            found.append(models.JobSubtitle.model_validate(item))
+        except ValidationError:
+            continue
+    return found
+
+
+def _audio(media: dict[str, Any]) -> models.Audio | None:
+    """The ``audio`` the downloader wrote; a shape this code does not know is no answer, not a 500."""
+    from pydantic import ValidationError
+
+    try:
+        return models.Audio.model_validate(media["audio"]) if media.get("audio") else None
+    except ValidationError:
+        return None
 
 
 class JobsService:

@@ -17,6 +17,7 @@ from chalicelib.domain.jobs import (
     Clock,
     Job,
     JobStatus,
+    decode_media,
     expiry_after,
     movie_object_prefix,
     to_iso,
@@ -49,10 +50,10 @@ class StreamService:
 
     def stream(self, ref: int | str) -> models.Stream:
         if isinstance(ref, str):
-            job, stored = self._store.job_with_metadata(job_id=ref)
+            job, stored, position = self._store.job_with_metadata(job_id=ref)
             missing = f"job {ref} not found"
         else:
-            job, stored = self._store.job_with_metadata(movie_id=ref)
+            job, stored, position = self._store.job_with_metadata(movie_id=ref)
             missing = f"movie {ref} has not been fetched"
         if job is None:
             raise NotFound(missing)
@@ -85,6 +86,36 @@ class StreamService:
             expires_at=to_iso(now + timedelta(seconds=self._url_seconds)),
             content_type=info.content_type,
             size_bytes=info.size_bytes,
+            position_seconds=position,
+            subtitles=self._subtitles(job),
+        )
+
+    def _subtitles(self, job: Job) -> list[models.StreamSubtitle]:
+        """The converted subtitles, each signed like the movie (signing is local: no request)."""
+        prefix = movie_object_prefix(job.job_id)
+        return [
+            models.StreamSubtitle(
+                language=item.get("language"),
+                label=str(item.get("label") or item.get("language") or "Subtitles"),
+                forced=bool(item.get("forced")),
+                url=self._objects.presign_get(item["key"], self._url_seconds),
+            )
+            for item in decode_media(job.media).get("subtitles") or []
+            if isinstance(item, dict)
+            and isinstance(item.get("key"), str)
+            and item["key"].startswith(prefix)
+        ]
+
+    def save_position(self, movie_id: int, position_seconds: float) -> models.Position:
+        """Where the viewer left off, on the movie's latest watch (one job-store request)."""
+        entry = self._store.save_position(movie_id, position_seconds)
+        if entry is None or entry.position_seconds is None:
+            raise NotFound(f"movie {movie_id} has not been watched; stream it first")
+        return models.Position(
+            movie_id=entry.movie_id,
+            job_id=entry.job_id,
+            watched_at=entry.watched_at,
+            position_seconds=entry.position_seconds,
         )
 
     def _gone(self, job: Job) -> None:
@@ -111,6 +142,7 @@ class StreamService:
                     poster_url=self._poster_url(entry.poster_path),
                     watched_at=entry.watched_at,
                     job_id=entry.job_id,
+                    position_seconds=entry.position_seconds,
                 )
                 for entry in entries
             ],

@@ -5,23 +5,27 @@ Policy, chosen for what browsers play natively and what costs little CPU on a Fa
 - Video H.264, HEVC or AV1 in any container → MP4 with ``-c:v copy`` and ``+faststart`` (the index up
   front, so playback starts before the whole file has arrived). H.264 and AV1 play in every current
   browser; HEVC plays where the platform decodes it (Safari, Edge, Chrome with hardware support).
-- Audio: the first AAC, MP3 or Opus track is copied (the default-flagged one first). Otherwise (AC3,
-  E-AC3, DTS, TrueHD…, which most browsers cannot play) the first audio track is transcoded to AAC,
-  which is cheap next to video. Other tracks and subtitles are dropped.
+- Audio: one track, the MP4's first and default (``tracks.choose_audio``: the film's original
+  language, else English, never a commentary or audio description). AAC, MP3 and Opus are copied;
+  anything else (AC3, E-AC3, DTS, TrueHD…, which most browsers cannot play) is transcoded to AAC,
+  which is cheap next to video. Other audio tracks and subtitles are dropped from the MP4; text
+  subtitles become WebVTT files beside it, made by the same ffmpeg run (``subtitles``).
 - Any other video codec (XviD/MPEG-4 ASP, VC-1, MPEG-2) cannot be fixed without re-encoding the video,
   so the file is uploaded as it is, with its proper content type.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from downloader.post import subtitles
 from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError
+from downloader.post.subtitles import Subtitle
+from downloader.post.tracks import AudioTrack, audio_tracks, choose_audio, describe_audio
 
 PLAYABLE_VIDEO = frozenset({"h264", "hevc", "av1"})
-COPYABLE_AUDIO = ("aac", "mp3", "opus")
 CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".m4v": "video/mp4",
@@ -38,18 +42,12 @@ CONTENT_TYPES = {
 
 
 @dataclass(frozen=True)
-class AudioTrack:
-    index: int
-    codec: str
-    default: bool
-
-
-@dataclass(frozen=True)
 class Probe:
     container: str
     video_codec: str | None
     audio: tuple[AudioTrack, ...]
     duration_seconds: float | None
+    subtitles: tuple[Subtitle, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,8 @@ class Plan:
     action: str
     audio_index: int | None = None
     transcode_audio: bool = False
+    #: What the job says about the audio (``tracks.describe_audio``).
+    audio: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,10 @@ class Prepared:
     content_type: str
     original_container: str
     remuxed: bool
+    #: What the job says about the file's tracks (``audio``), JSON-ready.
+    media: dict[str, Any] = field(default_factory=dict)
+    #: The movie's subtitle tracks, with the WebVTT file of each one converted.
+    subtitles: tuple[Subtitle, ...] = ()
 
 
 def probe(path: Path, *, tools: FFmpeg = ON_PATH) -> Probe:
@@ -84,15 +88,7 @@ def parse_probe(data: dict[str, Any]) -> Probe:
         ),
         None,
     )
-    audio = tuple(
-        AudioTrack(
-            index=int(s["index"]),
-            codec=str(s.get("codec_name", "")),
-            default=bool(s.get("disposition", {}).get("default")),
-        )
-        for s in streams
-        if s.get("codec_type") == "audio"
-    )
+    audio = audio_tracks(streams)
     fmt = data.get("format") or {}
     duration = fmt.get("duration")
     return Probe(
@@ -100,49 +96,89 @@ def parse_probe(data: dict[str, Any]) -> Probe:
         video_codec=str(video["codec_name"]) if video else None,
         audio=audio,
         duration_seconds=float(duration) if duration else None,
+        subtitles=subtitles.embedded(streams),
     )
 
 
-def plan(found: Probe) -> Plan:
+def plan(found: Probe, original_language: str | None = None) -> Plan:
+    """How to make ``found`` playable; ``original_language`` (ISO 639-1) picks the audio track."""
+    choice = choose_audio(found.audio, original_language)
+    audio = describe_audio(found.audio, choice, original_language)
     if found.video_codec not in PLAYABLE_VIDEO:
-        return Plan("as_is")
-    if not found.audio:
-        return Plan("remux")
-    ordered = sorted(found.audio, key=lambda track: not track.default)
-    for track in ordered:
-        if track.codec in COPYABLE_AUDIO:
-            return Plan("remux", audio_index=track.index)
-    return Plan("remux", audio_index=ordered[0].index, transcode_audio=True)
+        return Plan("as_is", audio={**audio, "chosen": None, "reason": "the file is kept as it is"})
+    if choice is None:
+        return Plan("remux", audio=audio)
+    return Plan(
+        "remux", audio_index=choice.track.index, transcode_audio=choice.transcode, audio=audio
+    )
 
 
-def prepare(source: Path, out_dir: Path, *, tools: FFmpeg = ON_PATH) -> Prepared:
+def prepare(
+    source: Path,
+    out_dir: Path,
+    *,
+    original_language: str | None = None,
+    tools: FFmpeg = ON_PATH,
+) -> Prepared:
     """The file to upload: an MP4 remux when the codecs allow it, else ``source`` unchanged."""
     found = probe(source, tools=tools)
     if found.video_codec is None:
         raise MediaError(f"{source.name} has no video stream")
-    chosen = plan(found)
+    chosen = plan(found, original_language)
+    extra, planned = subtitles.output_arguments(found.subtitles, _fresh(out_dir / "subtitles"))
     if chosen.action == "as_is":
         extension = source.suffix.lower() or ".bin"
+        if extra:
+            planned = _converting(tools, ["-i", str(source)], extra, planned, optional=True)
         return Prepared(
             source,
             extension,
             CONTENT_TYPES.get(extension, "application/octet-stream"),
             found.container,
             remuxed=False,
+            media={"audio": chosen.audio},
+            subtitles=planned,
         )
     target = out_dir / "movie.mp4"
-    tools.run(
-        [
-            "-i",
-            str(source),
-            *remux_arguments(found, chosen),
-            "-movflags",
-            "+faststart",
-            str(target),
-        ],
-        "the video could not be converted for browsers",
+    movie = ["-i", str(source), *remux_arguments(found, chosen), "-movflags", "+faststart"]
+    planned = _converting(tools, [*movie, str(target)], extra, planned, optional=False)
+    return Prepared(
+        target,
+        ".mp4",
+        "video/mp4",
+        found.container,
+        remuxed=True,
+        media={"audio": chosen.audio},
+        subtitles=planned,
     )
-    return Prepared(target, ".mp4", "video/mp4", found.container, remuxed=True)
+
+
+def _converting(
+    tools: FFmpeg,
+    command: list[str],
+    extra: list[str],
+    planned: tuple[Subtitle, ...],
+    *,
+    optional: bool,
+) -> tuple[Subtitle, ...]:
+    """Run ``command`` with the subtitle outputs; if that fails, without them (the movie matters
+    more than its subtitles), the subtitles then saying why. ``optional``: the command only
+    converts subtitles, so its failure is theirs alone."""
+    failure = "the video could not be converted for browsers"
+    try:
+        tools.run([*command, *extra], failure)
+    except MediaError as error:
+        if not extra:
+            raise
+        if not optional:
+            tools.run(command, failure)
+        return subtitles.failed(planned, f"not converted: {error}")
+    return subtitles.converted(planned)
+
+
+def _fresh(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def remux_arguments(found: Probe, chosen: Plan) -> list[str]:
@@ -150,7 +186,7 @@ def remux_arguments(found: Probe, chosen: Plan) -> list[str]:
     keep the same streams; where the index goes (``+faststart`` or ``-moov_size``) is the caller's."""
     arguments = ["-map", "0:v:0"]
     if chosen.audio_index is not None:
-        arguments += ["-map", f"0:{chosen.audio_index}"]
+        arguments += ["-map", f"0:{chosen.audio_index}", "-disposition:a:0", "default"]
         arguments += ["-c:a", "aac", "-b:a", "192k"] if chosen.transcode_audio else ["-c:a", "copy"]
     arguments += ["-c:v", "copy", "-sn", "-dn"]
     if found.video_codec == "hevc":

@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.logs import logger
+from downloader.post import subtitles
 from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
 from downloader.post.remux import parse_probe, plan, remux_arguments
+from downloader.post.subtitles import Subtitle
 from downloader.streaming import NotStreamable
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.hls import HlsPublisher, hls_arguments
@@ -73,6 +75,9 @@ class StreamedTail:
         folder: Path,
         options: StreamOptions,
         hls: HlsPublisher | None = None,
+        *,
+        original_language: str | None = None,
+        subtitle_folder: Path | None = None,
     ) -> None:
         """``hls``: also write HLS segments and publish them while the movie downloads."""
         self._nzb, self._watch, self._uploader = nzb, watch, uploader
@@ -87,6 +92,13 @@ class StreamedTail:
         self._closed = False
         self._started = time.monotonic()
         self.container = ""
+        self._original_language = original_language
+        #: What the job says about the movie's tracks, as the sequential path's ``Prepared.media``.
+        self.media: dict[str, object] = {}
+        #: Where the same ffmpeg run writes the text subtitles as WebVTT (outside ``folder``,
+        #: which goes when the tail is done), and the subtitles with their files once finished.
+        self._subtitle_folder = subtitle_folder
+        self.subtitles: tuple[Subtitle, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -133,6 +145,7 @@ class StreamedTail:
             check_layout(self._output)
             if self._hls is not None:
                 self._hls.finish()
+            self.subtitles = subtitles.converted(self.subtitles)
             size = self._output.stat().st_size
             parts = self._upload.finish(size)
             self._uploader.complete(self._key, self._upload.upload_id, parts, size)
@@ -293,11 +306,12 @@ class StreamedTail:
         data = self._options.tools.probe(sample)
         sample.unlink()
         found = parse_probe(data)
-        chosen = plan(found)
+        chosen = plan(found, self._original_language)
         if "matroska" not in found.container or chosen.action != "remux":
             raise NotStreamable("the movie is not a Matroska file to remux")
         reserved = moov_estimate(data)
         self.container = found.container
+        self.media = {"audio": chosen.audio}
         part_size = part_size_for(2 * self._nzb.bytes, self._options.part_size)
         upload_id = self._uploader.begin(
             self._key,
@@ -319,6 +333,12 @@ class StreamedTail:
             self._hls.folder.mkdir(parents=True, exist_ok=True)
             arguments += remux_arguments(found, chosen)
             arguments += hls_arguments(self._hls.folder, self._options.hls_segment_seconds)
+        if self._subtitle_folder is not None:
+            self._subtitle_folder.mkdir(parents=True, exist_ok=True)
+            extra, self.subtitles = subtitles.output_arguments(
+                found.subtitles, self._subtitle_folder
+            )
+            arguments += extra
         with self._lock:
             if self._closed or self._failure:
                 raise StreamCancelled

@@ -55,6 +55,8 @@ locals {
     RETENTION_HOURS              = tostring(var.retention_hours)
     MAX_RELEASE_GB               = tostring(local.max_release_gb)
     NZBGEEK_BASE_URL             = var.nzbgeek_base_url
+    # The API refuses other notify_urls; the downloader checks them again when it sends.
+    NOTIFY_ALLOWED_HOSTS = join(",", var.notify_allowed_hosts)
   }
 
   # With the Parameters and Secrets extension layer the functions read their secrets over loopback
@@ -99,6 +101,7 @@ locals {
     d1_token_downloader  = "Cloudflare API token with D1 Edit, for the downloader tasks (CF_API_TOKEN)"
     r2_access_key_id     = "R2 API token id, Object Read & Write on the bucket (R2_ACCESS_KEY_ID)"
     r2_secret_access_key = "SHA-256 hex of the R2 API token value (R2_SECRET_ACCESS_KEY)"
+    notify_secret        = "Key signing the job events sent to notify_urls, shared with their receivers (NOTIFY_SECRET)"
   }
 
   # Which setting each consumer reads from which secret: least privilege per function and task.
@@ -125,6 +128,7 @@ locals {
       CF_API_TOKEN         = "d1_token_downloader" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
       R2_ACCESS_KEY_ID     = "r2_access_key_id"
       R2_SECRET_ACCESS_KEY = "r2_secret_access_key" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      NOTIFY_SECRET        = "notify_secret"
     }
   }
 

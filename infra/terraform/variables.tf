@@ -333,3 +333,9 @@ variable "cleanup_alarm_hours" {
   type        = number
   default     = 3
 }
+
+variable "notify_allowed_hosts" {
+  description = "NOTIFY_ALLOWED_HOSTS: the hosts a fetch's notify_url may name (https only; private addresses are refused whatever is listed). Empty: notifications are off."
+  type        = list(string)
+  default     = []
+}

@@ -45,6 +45,8 @@ ADDED_COLUMNS = (
     ("jobs", "worker", "TEXT"),
     ("jobs", "servers", "TEXT"),
     ("jobs", "playable_at", "TEXT"),
+    ("watch_history", "position_seconds", "REAL"),
+    ("jobs", "media", "TEXT"),
 )
 
 

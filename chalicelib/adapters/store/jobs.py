@@ -31,6 +31,7 @@ from chalicelib.adapters.store.records import (
     job_from_row,
     param,
     server_sums,
+    watch_from_row,
 )
 from chalicelib.cache import Clock, TTLCache
 from chalicelib.domain.jobs import (
@@ -83,10 +84,13 @@ class JobStore(CleanupQueries):
 
     def job_with_metadata(
         self, *, job_id: str | None = None, movie_id: int | None = None
-    ) -> tuple[Job | None, MovieMetadata | None]:
-        """A job (by id, or the movie's latest) with the movie's stored metadata, in one query."""
+    ) -> tuple[Job | None, MovieMetadata | None, float | None]:
+        """A job (by id, or the movie's latest) with the movie's stored metadata and where its
+        viewer left off (the latest watch's position), in one query."""
         select = (
-            "SELECT j.*, m.title AS meta_title, m.poster_path AS meta_poster_path "
+            "SELECT j.*, m.title AS meta_title, m.poster_path AS meta_poster_path, "
+            "(SELECT w.position_seconds FROM watch_history w WHERE w.movie_id = j.movie_id "
+            "ORDER BY w.last_watched_at DESC, w.id DESC LIMIT 1) AS resume_seconds "
             "FROM jobs j LEFT JOIN movie_metadata m ON m.movie_id = j.movie_id "
         )
         if job_id is not None:
@@ -98,36 +102,31 @@ class JobStore(CleanupQueries):
             )
         [rows] = self.executor.execute([statement])
         if not rows:
-            return None, None
+            return None, None, None
         row = rows[0]
         job = job_from_row(row)
+        position = float_or_none(row.get("resume_seconds"))
         if row.get("meta_title") is None and row.get("meta_poster_path") is None:
-            return job, None
-        return job, MovieMetadata(job.movie_id, row["meta_title"], row["meta_poster_path"])
+            return job, None, position
+        return (
+            job,
+            MovieMetadata(job.movie_id, row["meta_title"], row["meta_poster_path"]),
+            position,
+        )
 
     def history(self, limit: int, offset: int) -> tuple[list[WatchEntry], int]:
         page, count = self.executor.execute(
             [
                 Statement(
-                    "SELECT movie_id, title, poster_path, last_watched_at, job_id, status "
-                    "FROM watch_history ORDER BY last_watched_at DESC, id DESC LIMIT ? OFFSET ?",
+                    "SELECT movie_id, title, poster_path, last_watched_at, job_id, status, "
+                    "position_seconds FROM watch_history "
+                    "ORDER BY last_watched_at DESC, id DESC LIMIT ? OFFSET ?",
                     (limit, offset),
                 ),
                 Statement("SELECT COUNT(*) AS total FROM watch_history"),
             ]
         )
-        entries = [
-            WatchEntry(
-                movie_id=int(row["movie_id"]),
-                title=row["title"],
-                poster_path=row["poster_path"],
-                watched_at=row["last_watched_at"],
-                job_id=row["job_id"],
-                status=row["status"],
-            )
-            for row in page
-        ]
-        return entries, int(count[0]["total"])
+        return [watch_from_row(row) for row in page], int(count[0]["total"])
 
     def figures(self, *, ready_since: str, errors_since: str) -> Figures:
         """Service figures in one round trip; p95 is nearest-rank (integer arithmetic, no math
@@ -313,10 +312,23 @@ class JobStore(CleanupQueries):
             ),
             Statement(
                 "INSERT INTO watch_history (movie_id, title, poster_path, last_watched_at, job_id, "
-                "status) SELECT ?, ?, ?, ?, ?, 'ready' WHERE EXISTS "
+                "status, position_seconds) SELECT ?, ?, ?, ?, ?, 'ready', "
+                "(SELECT w.position_seconds FROM watch_history w WHERE w.movie_id = ? "
+                "ORDER BY w.last_watched_at DESC, w.id DESC LIMIT 1) WHERE EXISTS "
                 "(SELECT 1 FROM jobs WHERE job_id = ? AND status = 'ready' AND last_watched_at = ?) "
                 "AND NOT EXISTS (SELECT 1 FROM watch_history WHERE job_id = ? AND last_watched_at = ?)",
-                (job.movie_id, title, poster, now, job.job_id, job.job_id, now, job.job_id, now),
+                (
+                    job.movie_id,
+                    title,
+                    poster,
+                    now,
+                    job.job_id,
+                    job.movie_id,
+                    job.job_id,
+                    now,
+                    job.job_id,
+                    now,
+                ),
             ),
         ]
         if metadata is not None and remember_metadata:
@@ -325,6 +337,22 @@ class JobStore(CleanupQueries):
         updated = job_from_row(rows[0]) if rows else None
         self._forget(updated or job)
         return updated
+
+    def save_position(self, movie_id: int, position_seconds: float) -> WatchEntry | None:
+        """Store where the viewer left off on the movie's latest watch; None when it was never
+        watched. One statement, and the same value written twice is the same row: safe to resend."""
+        [rows] = self.executor.execute(
+            [
+                Statement(
+                    "UPDATE watch_history SET position_seconds = ? WHERE id = (SELECT id FROM "
+                    "watch_history WHERE movie_id = ? ORDER BY last_watched_at DESC, id DESC "
+                    "LIMIT 1) RETURNING movie_id, title, poster_path, last_watched_at, job_id, "
+                    "status, position_seconds",
+                    (position_seconds, movie_id),
+                )
+            ]
+        )
+        return watch_from_row(rows[0]) if rows else None
 
     # -- cache -----------------------------------------------------------------------------------
 

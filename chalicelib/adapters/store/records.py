@@ -32,6 +32,8 @@ class MovieMetadata:
     poster_path: str | None
     backdrop_path: str | None = None
     overview: str | None = None
+    #: TMDB's ISO 639-1 code; carried to the downloader (audio choice), not stored.
+    original_language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class WatchEntry:
     watched_at: str
     job_id: str | None
     status: str | None
+    #: Where the viewer left off, seconds into the film (``PUT /movies/{id}/position``).
+    position_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,18 @@ def server_sums(row: Row) -> tuple[ServerFigures, int]:
             seconds=round(float(row["seconds"] or 0.0), 3),
         ),
         int(row["jobs"]),
+    )
+
+
+def watch_from_row(row: Row) -> WatchEntry:
+    return WatchEntry(
+        movie_id=int(row["movie_id"]),
+        title=row["title"],
+        poster_path=row["poster_path"],
+        watched_at=row["last_watched_at"],
+        job_id=row["job_id"],
+        status=row["status"],
+        position_seconds=float_or_none(row.get("position_seconds")),
     )
 
 
