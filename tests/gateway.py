@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,14 @@ def gateway_executor(gateway: LocalGateway, **options: object) -> D1Executor:
         base_url=gateway.base_url,
         **options,  # type: ignore[arg-type]
     )
+
+
+#: The D1s a test can put behind a socket (``tests/fault_servers.py``): pass as fixture params.
+D1_BACKENDS = ["stand-in", "gateway"]
+
+
+def d1_backend(request: pytest.FixtureRequest, tmp_path: Path) -> d1.ScriptedD1:
+    """The D1 ``request.param`` names: our stand-in on a SQLite file, or the gateway on miniflare."""
+    if request.param == "gateway":
+        return d1.GatewayD1(request.getfixturevalue("gateway"))
+    return d1.FakeD1(tmp_path / "d1.sqlite3")
