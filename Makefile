@@ -58,7 +58,7 @@ $(INFRA_VENV)/.installed: requirements-infra.txt
 # Offline checks of infra/terraform: terraform fmt and the override merge (skipped, and said so, without
 # terraform), the wiring tests against the code and a fresh package, then checkov.
 infra-check: package $(INFRA_VENV)/.installed
-	$(BIN)/pytest -q -rs -p no:cacheprovider tests/test_infra.py tests/test_infra_monitoring.py
+	$(BIN)/pytest -q -rs -p no:cacheprovider tests/test_infra.py tests/test_infra_gateway.py tests/test_infra_monitoring.py
 	$(INFRA_VENV)/bin/checkov --directory infra/terraform --framework terraform --quiet --compact --skip-download
 
 clean:

@@ -64,7 +64,7 @@ class LocalGateway:
         if missing:
             raise RuntimeError(f"the local D1 gateway cannot start: {missing}")
         allowlist = self._workdir / "allowlist.json"
-        write_allowlist(allowlist, self._workdir)
+        write_allowlist(allowlist)
         command = [
             "node",
             str(DEV_SCRIPT),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
@@ -125,10 +126,11 @@ def _sample(name: str) -> object:
     return "x"
 
 
-def allowlist(workdir: Path) -> list[str]:
+def allowlist() -> list[str]:
     """The distinct patterns, in a stable order (so the packaged file changes only with the SQL)."""
-    return sorted({shape(sql) for sql in recorded_statements(workdir)})
+    with tempfile.TemporaryDirectory(prefix="allowlist-") as workdir:
+        return sorted({shape(sql) for sql in recorded_statements(Path(workdir))})
 
 
-def write_allowlist(path: Path, workdir: Path) -> None:
-    path.write_text(json.dumps(allowlist(workdir), indent=1) + "\n")
+def write_allowlist(path: Path) -> None:
+    path.write_text(json.dumps(allowlist(), indent=1) + "\n")
