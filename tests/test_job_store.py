@@ -323,6 +323,31 @@ def test_job_reads_are_cached_for_a_few_seconds(store: JobStore, clock: FakeCloc
     assert store.executor.round_trips == before + 3
 
 
+def test_movie_pages_share_one_read_per_cache_window(store: JobStore, clock: FakeClock) -> None:
+    """Browsing twenty movie pages, most never fetched, costs one D1 request, not twenty."""
+    job, _ = store.create_job(make_job())
+    before = store.executor.round_trips
+
+    assert [store.latest_job(movie) for movie in range(600, 620)] == [None] * 20
+    assert store.latest_job(550) == job
+    assert store.executor.round_trips == before + 1
+
+    clock.advance(3)
+    assert store.latest_job(601) is None
+    assert store.executor.round_trips == before + 2
+
+
+def test_a_new_job_shows_on_its_movie_page_at_once(store: JobStore) -> None:
+    assert store.latest_job(550) is None
+
+    first, _ = store.create_job(make_job())
+    assert store.latest_job(550) == first
+    store.transition(first.job_id, from_statuses=[JobStatus.QUEUED], to=JobStatus.ERROR, now="z")
+    second, _ = store.create_job(make_job(at=T0 + timedelta(minutes=1)))
+
+    assert store.latest_job(550) == second
+
+
 def test_writes_invalidate_cached_reads(store: JobStore) -> None:
     job, _ = store.create_job(make_job())
     assert store.get_job(job.job_id) == job

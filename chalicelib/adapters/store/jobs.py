@@ -48,6 +48,7 @@ class JobStore(CleanupQueries):
         self._cache_seconds = cache_seconds
         # Values are 1-tuples so that "no such job" is cached too (a movie page asks for every movie).
         self._cache: TTLCache[tuple[Job | None]] = TTLCache(max_entries=1024, clock=clock)
+        self._latest: TTLCache[dict[int, Job]] = TTLCache(max_entries=1, clock=clock)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -55,12 +56,25 @@ class JobStore(CleanupQueries):
         return self._cached(("job", job_id), "SELECT * FROM jobs WHERE job_id = ?", (job_id,))
 
     def latest_job(self, movie_id: int) -> Job | None:
-        """The movie's most recent job (the one a movie page shows)."""
-        return self._cached(
-            ("latest", movie_id),
-            "SELECT * FROM jobs WHERE movie_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            (movie_id,),
-        )
+        """The movie's most recent job (the one a movie page shows).
+
+        Answered from a snapshot of every movie's latest job, read in one query and kept as long as
+        a single job read: browsing movie pages, most of them never fetched, then costs one D1
+        request per cache window per process instead of one per page, and is no staler than before.
+        """
+        snapshot = self._latest.get("all")
+        if snapshot is None:
+            [rows] = self.executor.execute(
+                [
+                    Statement(
+                        "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY movie_id "
+                        "ORDER BY created_at DESC, rowid DESC) AS latest FROM jobs) WHERE latest = 1"
+                    )
+                ]
+            )
+            snapshot = {job.movie_id: job for job in map(job_from_row, rows)}
+            self._latest.set("all", snapshot, self._cache_seconds)
+        return snapshot.get(movie_id)
 
     def list_jobs(
         self, statuses: Sequence[JobStatus], limit: int, offset: int
@@ -326,7 +340,11 @@ class JobStore(CleanupQueries):
 
     def _forget(self, job: Job) -> None:
         self._cache.invalidate(("job", job.job_id))
-        self._cache.invalidate(("latest", job.movie_id))
+        self._latest.invalidate("all")
+
+    def _forget_all(self) -> None:
+        self._cache.clear()
+        self._latest.clear()
 
 
 def _upsert_metadata(metadata: MovieMetadata, now: str) -> Statement:
