@@ -20,8 +20,11 @@ venv: $(VENV)/.installed
 
 S3_PORT ?= 9000
 
+# JOB_STORE=d1-local: the job store on the D1 gateway Worker under miniflare (real D1 semantics).
+JOB_STORE ?= sqlite
 run: venv
-	$(BIN)/python -m scripts.run_local --host $(HOST) --port $(PORT) --s3-port $(S3_PORT)
+	$(BIN)/python -m scripts.run_local --host $(HOST) --port $(PORT) --s3-port $(S3_PORT) \
+		--job-store $(JOB_STORE)
 
 # The API plus loopback stand-ins for TMDB, the indexer, Usenet and R2 (README "Demo").
 # DEMO_ARGS=--walkthrough runs the curl sequence once by itself.
