@@ -50,7 +50,6 @@ from chalicelib.adapters.store import JobStore, Row, Statement
 from chalicelib.adapters.store.executor import Executor
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import JobStatus, to_iso, utcnow
-from chalicelib.logs import logger
 from chalicelib.settings import load_settings
 from sandbox.stack import start_stack
 from scripts.local_gateway import LocalGateway
@@ -330,11 +329,12 @@ def main(argv: list[str]) -> int:
                     people.instances.append(container)
                 for person in range(args.users):
                     people.start(person)
-                logger.setLevel(logging.ERROR)
-                with (state / "metrics.log").open("w") as metrics, redirect_stdout(metrics):
-                    sim.run(
-                        sim.now + args.minutes * 60
-                    )  # the API's EMF metric lines go to the file
+                logging.disable(logging.WARNING)  # the API's logs, while it runs; EMF to a file
+                try:
+                    with (state / "metrics.log").open("w") as metrics, redirect_stdout(metrics):
+                        sim.run(sim.now + args.minutes * 60)
+                finally:
+                    logging.disable(logging.NOTSET)
                 report(tally, args, worker.jobs)
             finally:
                 stack.stop()
