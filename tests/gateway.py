@@ -1,8 +1,10 @@
 """The D1 gateway Worker under miniflare, as a pytest fixture: the job store's third backend.
 
-One miniflare per test session (starting workerd takes a second or two); ``gateway`` hands each test
-an empty database. Without node or the npm packages the tests skip, saying why, except in CI
-(``CI=true``), where a missing engine must fail loudly rather than quietly test less.
+One miniflare per test module that uses it (workerd takes a second or two to start; per module, not
+per session, so no child process outlives the modules that need it: some tests check that they leave
+no child behind); ``gateway`` hands each test an empty database. Without node or the npm packages the
+tests skip, saying why, except in CI (``CI=true``), where a missing engine must fail loudly rather
+than quietly test less.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def require_miniflare() -> None:
         pytest.skip(f"D1 gateway under miniflare: {missing}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _gateway_process() -> Iterator[LocalGateway]:
     require_miniflare()
     with LocalGateway(d1.TOKEN, admin=True) as gateway:
