@@ -171,14 +171,17 @@ class _StageDefaults(MutableMapping[str, str]):
         return len(os.environ)
 
 
-def api_server(sock: socket.socket, settings: Mapping[str, str]) -> LocalDevServer:
-    """The app on the ``local`` stage, ready to serve on ``sock``; ``settings`` win over the
-    environment, which wins over the stage (``.chalice/config.json``)."""
+def api_server(
+    sock: socket.socket, settings: Mapping[str, str], *, stage: str = "local"
+) -> LocalDevServer:
+    """The app on ``stage`` (``local``, or ``local-d1``: the job store on the D1 gateway), ready to
+    serve on ``sock``; ``settings`` win over the environment, which wins over the stage
+    (``.chalice/config.json``)."""
     from chalice.cli.factory import CLIFactory
 
     os.environ.update(settings)
     factory = CLIFactory(str(ROOT), environ=_StageDefaults())
-    config = factory.create_config_obj(chalice_stage_name="local")
+    config = factory.create_config_obj(chalice_stage_name=stage)
     app: Chalice = config.chalice_app
     # As chalice.local.create_local_server does: the current request is per thread.
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)

@@ -12,12 +12,17 @@ idle. ``--reload`` (``RELOAD=1 make run``) restarts the API when its code change
 the two sockets and the S3 data and restarts the API in a child process when ``app.py``,
 ``chalicelib/`` or ``.chalice/config.json`` changes (nothing else is watched, so ``.data/`` and
 ``.venv/`` never restart it; requests that arrive during a restart wait instead of being refused).
+
+``--job-store d1-local`` (``make run JOB_STORE=d1-local``) puts the job store on real D1 semantics
+instead: the D1 gateway Worker under miniflare (Cloudflare's workerd and its D1, from npm), its data
+kept in .data/d1-local, reached by the production D1 executor over HTTP (stage ``local-d1``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,6 +33,7 @@ from pathlib import Path
 
 from scripts import local_api
 from scripts.local_api import PortInUse
+from scripts.local_gateway import LocalGateway
 
 ROOT = local_api.ROOT
 PROG = "make run"
@@ -47,14 +53,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--reload", action="store_true", help="restart the API when its code changes (RELOAD=1)"
     )
+    parser.add_argument(
+        "--job-store",
+        choices=["sqlite", "d1-local"],
+        default="sqlite",
+        help="sqlite (default): a local file; d1-local: the D1 gateway Worker on miniflare",
+    )
     # The reloader's child: the supervisor's listening socket and pid.
     parser.add_argument("--api-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.chdir(ROOT)  # the local stage's SQLITE_PATH is relative to the project
     local_api.stop_on_signals(parent=args.supervisor)
+    stage = "local-d1" if args.job_store == "d1-local" else "local"
     if args.api_fd is not None:
-        return _serve_child(socket.socket(fileno=args.api_fd))
+        return _serve_child(socket.socket(fileno=args.api_fd), stage)
     try:
         s3_socket = local_api.listen(
             "127.0.0.1", args.s3_port, what="S3 stand-in", variable="S3_PORT"
@@ -71,22 +84,34 @@ def main(argv: list[str]) -> int:
         return 0
     s3 = local_api.S3StandIn(s3_socket).start()
     os.environ["R2_ENDPOINT_URL"] = s3.url
+    gateway: LocalGateway | None = None
     try:
+        if args.job_store == "d1-local":
+            token = secrets.token_urlsafe(32)
+            gateway = LocalGateway(token, persist=ROOT / ".data" / "d1-local").start()
+            os.environ.update(
+                {"CF_API_BASE_URL": gateway.base_url, "CF_API_TOKEN": token, "JOB_STORE": "d1"}
+            )
+            print(f"job store: D1 gateway Worker on miniflare at {gateway.url}", flush=True)
         print(_banner(local_api.api_base(api_socket), s3.url, reload=args.reload), flush=True)
         if args.reload:
-            return _supervise(api_socket)
-        return _serve(api_socket)
+            return _supervise(api_socket, stage)
+        return _serve(api_socket, stage)
     except KeyboardInterrupt:
         return 0
     finally:
         local_api.ignore_signals()
         local_api.stop_children()
         s3.stop()
+        if gateway is not None:
+            gateway.stop()
 
 
-def _serve(sock: socket.socket) -> int:
+def _serve(sock: socket.socket, stage: str) -> int:
     """The API in this process until interrupted; its downloaders are stopped by the caller."""
-    server = local_api.api_server(sock, {"R2_ENDPOINT_URL": os.environ["R2_ENDPOINT_URL"]})
+    server = local_api.api_server(
+        sock, {"R2_ENDPOINT_URL": os.environ["R2_ENDPOINT_URL"]}, stage=stage
+    )
     thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
     thread.start()
     try:
@@ -97,10 +122,10 @@ def _serve(sock: socket.socket) -> int:
     return 0
 
 
-def _serve_child(sock: socket.socket) -> int:
+def _serve_child(sock: socket.socket, stage: str) -> int:
     """The reloader's child: the API on the supervisor's socket until the supervisor stops it."""
     try:
-        return _serve(sock)
+        return _serve(sock, stage)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -108,13 +133,14 @@ def _serve_child(sock: socket.socket) -> int:
         local_api.stop_children()
 
 
-def _supervise(sock: socket.socket) -> int:
+def _supervise(sock: socket.socket, stage: str) -> int:
     """Run the API in a child process on ``sock`` and restart it whenever the code changes."""
     fd = sock.fileno()
     os.set_inheritable(fd, True)
     command = [
         *(sys.executable, "-m", "scripts.run_local"),
         *("--api-fd", str(fd), "--supervisor", str(os.getpid())),
+        *("--job-store", "d1-local" if stage == "local-d1" else "sqlite"),
     ]
     seen = code_files()
     child = subprocess.Popen(command, pass_fds=[fd], cwd=ROOT)

@@ -27,8 +27,9 @@ from sandbox.nntp_server import NntpTestServer
 from tests.contract import load_contract
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The sandbox stack's ``stack`` and ``live`` fixtures (end-to-end, fault and security tests).
-pytest_plugins = ["tests.live"]
+#: The sandbox stack's ``stack`` and ``live`` fixtures (end-to-end, fault and security tests), and
+#: the D1 gateway under miniflare (``gateway``: the job store's third backend).
+pytest_plugins = ["tests.live", "tests.gateway"]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TMDB = "https://tmdb.test"

@@ -1,8 +1,8 @@
 """Loopback servers that misbehave on cue, for the fault tests: D1 and R2 as the downloader sees them.
 
 The downloader runs as a subprocess, so in-process mocks (``responses``, moto's decorator) cannot
-reach it; these are real HTTP servers. ``D1OverHttp`` puts the D1 stand-in of ``tests/fakes/d1.py``
-(real envelope, real SQLite) behind a socket and can lose a reply after the SQL ran. ``S3Proxy``
+reach it; these are real HTTP servers. ``D1OverHttp`` puts a D1 of ``tests/fakes/d1.py`` (the stand-in,
+or the gateway Worker on miniflare) behind a socket and can lose a reply after the SQL ran. ``S3Proxy``
 forwards to moto's S3 server and fails multipart part uploads as scripted.
 """
 
@@ -22,7 +22,7 @@ PASSED_HEADERS = ("etag", "content-range", "accept-ranges", "last-modified", "x-
 
 
 class D1OverHttp:
-    def __init__(self, fake: d1.FakeD1) -> None:
+    def __init__(self, fake: d1.ScriptedD1) -> None:
         self.fake = fake
         self._lock = threading.Lock()
         #: SQL fragment → how many more times to run such a request and then drop the reply.

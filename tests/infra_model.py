@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import hcl2
@@ -79,6 +81,24 @@ class Module:
         for part in re.findall(r"local\.(\w+)", names.group(1)):
             keys |= self.local_keys(part)
         return keys
+
+
+def load_script(name: str) -> ModuleType:
+    """One of infra/scripts/*.py as a module (the folder is no package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def secret_choices(value: str) -> set[str]:
+    """The secrets a ``secret_settings`` entry may name: one, or either side of a conditional
+    (``var.d1_gateway ? "d1_gateway_token" : "d1_token_api"``)."""
+    if value.startswith("${"):
+        return set(re.findall(r'"(\w+)"', value))
+    return {value}
 
 
 @cache

@@ -29,6 +29,7 @@ from downloader.usenet.nzb import parse_nzb
 from sandbox.stack import Stack
 from tests.fakes import d1
 from tests.fault_servers import D1OverHttp, S3Proxy
+from tests.gateway import D1_BACKENDS, d1_backend
 from tests.live import Live
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (.ci/run)")
@@ -114,9 +115,12 @@ def test_a_release_too_incomplete_to_repair_fails_with_the_figures(live: Live) -
 # (b) the job store (D1) throttling, failing and not answering for a while ------------------------
 
 
-@pytest.fixture
-def d1_live(live: Live, env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[D1OverHttp]:
-    server = D1OverHttp(d1.FakeD1(tmp_path / "d1.sqlite3"))
+@pytest.fixture(params=D1_BACKENDS)
+def d1_live(
+    live: Live, env: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[D1OverHttp]:
+    """The stack on D1 behind a socket: our stand-in, and the gateway Worker on miniflare's D1."""
+    server = D1OverHttp(d1_backend(request, tmp_path))
     for name, value in server.environment().items():
         env.setenv(name, value)
     bootstrap.reset()

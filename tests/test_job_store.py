@@ -1,4 +1,5 @@
-"""One suite, both backends: the embedded SQLite file and D1 (over HTTP, against the stand-in)."""
+"""One suite, three backends: the embedded SQLite file, D1 over HTTP against our stand-in, and D1 over
+HTTP through the gateway Worker on miniflare's real workerd and D1 (``tests/gateway.py``)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import ACTIVE_STATUSES, Job, JobStatus, new_job_id, to_iso
 from tests.conftest import FakeClock
 from tests.fakes import d1
+from tests.gateway import gateway_executor
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "d1"])
+@pytest.fixture(params=["sqlite", "d1", "gateway"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -35,9 +37,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path, clock: FakeClock) -> Iterator[JobStore]:
+def store(
+    backend: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest
+) -> Iterator[JobStore]:
     if backend == "sqlite":
         yield JobStore(SqliteExecutor(tmp_path / "jobs.sqlite3"), clock=clock)
+        return
+    if backend == "gateway":
+        gateway = request.getfixturevalue("gateway")
+        yield JobStore(gateway_executor(gateway, sleep=lambda seconds: None), clock=clock)
         return
     with responses.RequestsMock() as mock:
         fake = d1.FakeD1(tmp_path / "d1.sqlite3")
@@ -313,6 +321,31 @@ def test_job_reads_are_cached_for_a_few_seconds(store: JobStore, clock: FakeCloc
     clock.advance(3)
     store.get_job(job.job_id)
     assert store.executor.round_trips == before + 3
+
+
+def test_movie_pages_share_one_read_per_cache_window(store: JobStore, clock: FakeClock) -> None:
+    """Browsing twenty movie pages, most never fetched, costs one D1 request, not twenty."""
+    job, _ = store.create_job(make_job())
+    before = store.executor.round_trips
+
+    assert [store.latest_job(movie) for movie in range(600, 620)] == [None] * 20
+    assert store.latest_job(550) == job
+    assert store.executor.round_trips == before + 1
+
+    clock.advance(3)
+    assert store.latest_job(601) is None
+    assert store.executor.round_trips == before + 2
+
+
+def test_a_new_job_shows_on_its_movie_page_at_once(store: JobStore) -> None:
+    assert store.latest_job(550) is None
+
+    first, _ = store.create_job(make_job())
+    assert store.latest_job(550) == first
+    store.transition(first.job_id, from_statuses=[JobStatus.QUEUED], to=JobStatus.ERROR, now="z")
+    second, _ = store.create_job(make_job(at=T0 + timedelta(minutes=1)))
+
+    assert store.latest_job(550) == second
 
 
 def test_writes_invalidate_cached_reads(store: JobStore) -> None:

@@ -556,7 +556,7 @@ def test_ci_waits_for_the_dpkg_lock(tmp_path: Path) -> None:
         assert found, tool
         (bin_dir / tool).symlink_to(found)
     calls = tmp_path / "calls"
-    for name in ("apt-get", "make", "python3"):
+    for name in ("apt-get", "make", "python3", "node"):
         stub = bin_dir / name
         stub.write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n')
         stub.chmod(0o755)

@@ -23,13 +23,15 @@ from chalicelib.services.dispatch import Dispatcher
 from downloader.reporter import JobReporter
 from tests.fakes import d1
 from tests.fault_servers import D1OverHttp
+from tests.gateway import D1_BACKENDS, d1_backend
 
 LOST = pytest.mark.parametrize("lost", [1, 2], ids=["reply lost once", "reply lost twice"])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[D1OverHttp]:
-    running = D1OverHttp(d1.FakeD1(tmp_path / "d1.sqlite3"))
+@pytest.fixture(params=D1_BACKENDS)
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[D1OverHttp]:
+    """D1 behind a socket that can lose replies: our stand-in, and the real engine (miniflare)."""
+    running = D1OverHttp(d1_backend(request, tmp_path))
     yield running
     running.server.stop()
 

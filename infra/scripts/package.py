@@ -3,7 +3,9 @@
 Runs ``chalice package --pkg-format terraform`` on a copy of the app whose stage says Terraform manages
 the IAM roles (``manage_iam_role: false``: the roles are in infra/terraform/lambda.tf and
 chalice_override.tf attaches one to each function), then moves ``chalice.tf.json`` and
-``deployment.zip`` into infra/terraform/, where Terraform merges chalice_override.tf into them. The
+``deployment.zip`` into infra/terraform/, where Terraform merges chalice_override.tf into them. It
+also writes ``d1_gateway_allowlist.json``: the statements the job store issues, which the D1 gateway
+Worker (d1_gateway.tf) runs and nothing else, generated from chalicelib/adapters/store. The
 repository's .chalice/config.json is not touched.
 
 Usage: ``python infra/scripts/package.py [--stage prod]`` (the interpreter of the project's .venv,
@@ -22,9 +24,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from chalicelib.adapters.store.allowlist import write_allowlist  # noqa: E402
+
 TERRAFORM = ROOT / "infra" / "terraform"
 BUILD = TERRAFORM / "chalice"
 OUTPUTS = ("chalice.tf.json", "deployment.zip")
+ALLOWLIST = TERRAFORM / "d1_gateway_allowlist.json"
 #: Chalice needs some role ARN when it does not manage the role; the override replaces it.
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/replaced-by-chalice-override"
 
@@ -82,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(command, check=True, env=env)
     for name in OUTPUTS:
         shutil.move(str(out / name), str(TERRAFORM / name))
-    written = ", ".join(str((TERRAFORM / name).relative_to(ROOT)) for name in OUTPUTS)
+    write_allowlist(ALLOWLIST)
+    written = ", ".join(
+        str(path.relative_to(ROOT)) for path in [*(TERRAFORM / n for n in OUTPUTS), ALLOWLIST]
+    )
     sys.stdout.write(f"package: wrote {written}\n")
     return 0
 

@@ -29,7 +29,15 @@ locals {
   downloader_work_dir  = "/data"
 
   d1_database_name = coalesce(var.d1_database_name, local.name)
-  r2_bucket_name   = coalesce(var.r2_bucket_name, local.name)
+  d1_gateway_name  = "${local.name}-d1-gateway"
+  d1_gateway_url = (
+    var.d1_gateway_url != null ? var.d1_gateway_url
+    : "https://${local.d1_gateway_name}.${coalesce(var.workers_subdomain, "workers-subdomain-unset")}.workers.dev"
+  )
+  # Where every process sends its job-store SQL: the gateway Worker, or the REST API (the fallback).
+  d1_api_base_url = var.d1_gateway ? local.d1_gateway_url : var.cf_api_base_url
+
+  r2_bucket_name = coalesce(var.r2_bucket_name, local.name)
   r2_endpoint = (
     var.r2_jurisdiction == "default"
     ? "https://${var.cloudflare_account_id}.r2.cloudflarestorage.com"
@@ -48,7 +56,7 @@ locals {
     JOB_STORE                    = "d1"
     CF_ACCOUNT_ID                = var.cloudflare_account_id
     D1_DATABASE_ID               = cloudflare_d1_database.jobs.id
-    CF_API_BASE_URL              = var.cf_api_base_url
+    CF_API_BASE_URL              = local.d1_api_base_url
     JOB_CACHE_SECONDS            = tostring(var.job_cache_seconds)
     R2_ENDPOINT_URL              = local.r2_endpoint
     R2_BUCKET                    = cloudflare_r2_bucket.movies.name
@@ -89,8 +97,10 @@ locals {
   }
 
   # Credentials, one Secrets Manager secret each (values are set outside Terraform, so they never
-  # reach the state). The D1 token is split by consumer: each Cloudflare token has its own budget of
-  # 1,200 requests per 5 minutes, and a throttled downloader must not lock the API out.
+  # reach the state). With d1_gateway every process sends the gateway's token. On the REST fallback
+  # the D1 token is split by consumer so that a throttled downloader cannot lock the API out: that
+  # only helps with account-owned API tokens, which have 1,200 requests / 5 min each; user-owned
+  # tokens share their user's 1,200.
   secrets = {
     tmdb_api_key         = "TMDB v4 API read access token (TMDB_API_KEY)"
     nzbgeek_api_key      = "Newznab indexer API key (NZBGEEK_API_KEY)"
@@ -99,6 +109,7 @@ locals {
     d1_token_api         = "Cloudflare API token with D1 Edit, for the API and dispatcher Lambdas (CF_API_TOKEN)"
     d1_token_cleanup     = "Cloudflare API token with D1 Edit, for hourly cleanup (CF_API_TOKEN)"
     d1_token_downloader  = "Cloudflare API token with D1 Edit, for the downloader tasks (CF_API_TOKEN)"
+    d1_gateway_token     = "Bearer token of the D1 gateway Worker, the same value as its GATEWAY_TOKEN secret (CF_API_TOKEN when d1_gateway)"
     r2_access_key_id     = "R2 API token id, Object Read & Write on the bucket (R2_ACCESS_KEY_ID)"
     r2_secret_access_key = "SHA-256 hex of the R2 API token value (R2_SECRET_ACCESS_KEY)"
     notify_secret        = "Key signing the job events sent to notify_urls, shared with their receivers (NOTIFY_SECRET)"
@@ -110,22 +121,22 @@ locals {
       TMDB_API_KEY         = "tmdb_api_key"
       NZBGEEK_API_KEY      = "nzbgeek_api_key"
       API_KEYS             = "api_keys"
-      CF_API_TOKEN         = "d1_token_api" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      CF_API_TOKEN         = var.d1_gateway ? "d1_gateway_token" : "d1_token_api" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
       R2_ACCESS_KEY_ID     = "r2_access_key_id"
       R2_SECRET_ACCESS_KEY = "r2_secret_access_key" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
     }
     dispatch_jobs = {
-      CF_API_TOKEN = "d1_token_api" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      CF_API_TOKEN = var.d1_gateway ? "d1_gateway_token" : "d1_token_api" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
     }
     cleanup = {
-      CF_API_TOKEN         = "d1_token_cleanup" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      CF_API_TOKEN         = var.d1_gateway ? "d1_gateway_token" : "d1_token_cleanup" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
       R2_ACCESS_KEY_ID     = "r2_access_key_id"
       R2_SECRET_ACCESS_KEY = "r2_secret_access_key" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
     }
     downloader = {
       NZBGEEK_API_KEY      = "nzbgeek_api_key"
       NNTP_SERVERS         = "nntp_servers"
-      CF_API_TOKEN         = "d1_token_downloader" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      CF_API_TOKEN         = var.d1_gateway ? "d1_gateway_token" : "d1_token_downloader" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
       R2_ACCESS_KEY_ID     = "r2_access_key_id"
       R2_SECRET_ACCESS_KEY = "r2_secret_access_key" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
       NOTIFY_SECRET        = "notify_secret"

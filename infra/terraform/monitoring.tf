@@ -191,7 +191,7 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
 
 resource "aws_cloudwatch_metric_alarm" "d1_throttled" {
   alarm_name          = "${local.name}-d1-throttled"
-  alarm_description   = "Cloudflare answered 429 to D1 calls: a token is at its 1,200 requests / 5 min budget and blocked for 5 minutes. Raise job_cache_seconds, split tokens further or move to a Worker (cf_api_base_url)."
+  alarm_description   = "Cloudflare answered 429 to D1 calls. On the REST API (d1_gateway = false): the user's 1,200 requests / 5 min (shared by all that user's tokens) are spent and every call is blocked for 5 minutes; raise job_cache_seconds or turn d1_gateway on. Through the gateway: the Workers plan's request limit."
   namespace           = var.metrics_namespace
   metric_name         = "UpstreamThrottled"
   dimensions          = { target = "d1", outcome = "429", service = local.service }

@@ -18,6 +18,16 @@ output "d1_database_id" {
   value       = cloudflare_d1_database.jobs.id
 }
 
+output "d1_gateway_url" {
+  description = "Base URL of the D1 gateway Worker (the services' CF_API_BASE_URL); null on the REST fallback. Put its GATEWAY_TOKEN once (README \"Deploy\")."
+  value       = var.d1_gateway ? local.d1_gateway_url : null
+}
+
+output "d1_gateway_script" {
+  description = "Script name of the D1 gateway Worker (for `PUT .../workers/scripts/<name>/secrets`); null on the REST fallback."
+  value       = var.d1_gateway ? cloudflare_workers_script.d1_gateway[0].script_name : null
+}
+
 output "jobs_queue_url" {
   description = "URL of the job queue."
   value       = aws_sqs_queue.jobs.url

@@ -61,6 +61,24 @@ variable "schema_python" {
   default     = ".venv/bin/python"
 }
 
+variable "d1_gateway" {
+  description = "Send the job store's SQL through the D1 gateway Worker (infra/d1-gateway), whose D1 binding is outside the Cloudflare API's 1,200 requests / 5 min per user. false: every process calls the REST API (cf_api_base_url) with its own d1_token_* secret."
+  type        = bool
+  default     = true
+}
+
+variable "workers_subdomain" {
+  description = "The account's workers.dev subdomain (dashboard: Workers & Pages, Subdomain): the gateway is served at https://<name>-<stage>-d1-gateway.<workers_subdomain>.workers.dev. Needed when d1_gateway is true and d1_gateway_url is null."
+  type        = string
+  default     = null
+}
+
+variable "d1_gateway_url" {
+  description = "Base URL of the gateway when you serve it on a route of your own zone instead of workers.dev (the route itself is yours to add); null: the workers.dev URL."
+  type        = string
+  default     = null
+}
+
 variable "r2_bucket_name" {
   description = "R2 bucket for the movies (default: <name>-<stage>)."
   type        = string
@@ -138,7 +156,7 @@ variable "nzbgeek_base_url" {
 }
 
 variable "cf_api_base_url" {
-  description = "CF_API_BASE_URL: the D1 HTTP API base, or a Worker exposing the same envelope (the scale-out path past the 1,200 requests / 5 min token budget)."
+  description = "CF_API_BASE_URL when d1_gateway is false: the D1 REST API base (1,200 requests / 5 min per user, shared by that user's tokens). Schema changes always go here."
   type        = string
   default     = "https://api.cloudflare.com/client/v4"
 }

@@ -13,6 +13,6 @@ provider "aws" {
   }
 }
 
-# Authenticates with the CLOUDFLARE_API_TOKEN environment variable (D1 Edit, and R2 Admin for the
-# bucket, its lifecycle and CORS). Never put the token in a .tfvars file.
+# Authenticates with the CLOUDFLARE_API_TOKEN environment variable (D1 Edit, Workers Scripts Edit for
+# the D1 gateway, and R2 Admin for the bucket, its lifecycle and CORS). Never put it in a .tfvars file.
 provider "cloudflare" {}

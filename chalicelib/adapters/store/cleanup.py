@@ -11,13 +11,15 @@ from collections.abc import Sequence
 
 from chalicelib.adapters.store.executor import Executor, Statement, placeholders, status_values
 from chalicelib.adapters.store.records import Sweep, job_from_row
-from chalicelib.cache import TTLCache
-from chalicelib.domain.jobs import IN_PROGRESS_STATUSES, Job, new_write_token
+from chalicelib.domain.jobs import IN_PROGRESS_STATUSES, new_write_token
 
 
 class CleanupQueries:
     executor: Executor
-    _cache: TTLCache[tuple[Job | None]]
+
+    def _forget_all(self) -> None:
+        """Drop every cached read (``JobStore`` owns the caches)."""
+        raise NotImplementedError
 
     def sweep(self, *, now: str, stale_before: str, purge_before: str, ready_before: str) -> Sweep:
         """Cleanup's one read-and-fix batch: fail silent in-progress jobs, purge old rows, claim
@@ -57,7 +59,7 @@ class CleanupQueries:
                 ),
             ]
         )
-        self._cache.clear()
+        self._forget_all()
         return Sweep(
             stale=[job_from_row(row) for row in stale],
             to_remove=[job_from_row(row) for row in to_remove],
@@ -78,5 +80,5 @@ class CleanupQueries:
                 for job_id in job_ids
             ]
         )
-        self._cache.clear()
+        self._forget_all()
         return [rows[0]["job_id"] for rows in results if rows]

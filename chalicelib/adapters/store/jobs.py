@@ -1,5 +1,6 @@
-"""Job, watch-history and movie-metadata queries, each use case in one round trip (cleanup's sweep
-is in ``cleanup.py``, mixed in: ``JobStore`` is still the one place the SQL is reached from).
+"""Job and movie-metadata queries, each use case in one round trip (cleanup's sweep is in
+``cleanup.py``, the watch history in ``watches.py``, both mixed in: ``JobStore`` is still the one
+place the SQL is reached from).
 
 Reads of single jobs are cached for a few seconds in the process: clients poll job status, and a warm
 Lambda answering the same poll twice within the cache window spends no D1 request on it. Writes made by
@@ -26,13 +27,12 @@ from chalicelib.adapters.store.records import (
     UPDATABLE,
     Figures,
     MovieMetadata,
-    WatchEntry,
     float_or_none,
     job_from_row,
     param,
     server_sums,
-    watch_from_row,
 )
+from chalicelib.adapters.store.watches import WatchQueries, upsert_metadata
 from chalicelib.cache import Clock, TTLCache
 from chalicelib.domain.jobs import (
     ACTIVE_STATUSES,
@@ -43,7 +43,7 @@ from chalicelib.domain.jobs import (
 from chalicelib.errors import JobError
 
 
-class JobStore(CleanupQueries):
+class JobStore(CleanupQueries, WatchQueries):
     def __init__(
         self, executor: Executor, *, cache_seconds: float = 3.0, clock: Clock = time.monotonic
     ) -> None:
@@ -51,6 +51,7 @@ class JobStore(CleanupQueries):
         self._cache_seconds = cache_seconds
         # Values are 1-tuples so that "no such job" is cached too (a movie page asks for every movie).
         self._cache: TTLCache[tuple[Job | None]] = TTLCache(max_entries=1024, clock=clock)
+        self._latest: TTLCache[dict[int, Job]] = TTLCache(max_entries=1, clock=clock)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -58,12 +59,25 @@ class JobStore(CleanupQueries):
         return self._cached(("job", job_id), "SELECT * FROM jobs WHERE job_id = ?", (job_id,))
 
     def latest_job(self, movie_id: int) -> Job | None:
-        """The movie's most recent job (the one a movie page shows)."""
-        return self._cached(
-            ("latest", movie_id),
-            "SELECT * FROM jobs WHERE movie_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            (movie_id,),
-        )
+        """The movie's most recent job (the one a movie page shows).
+
+        Answered from a snapshot of every movie's latest job, read in one query and kept as long as
+        a single job read: browsing movie pages, most of them never fetched, then costs one D1
+        request per cache window per process instead of one per page, and is no staler than before.
+        """
+        snapshot = self._latest.get("all")
+        if snapshot is None:
+            [rows] = self.executor.execute(
+                [
+                    Statement(
+                        "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY movie_id "
+                        "ORDER BY created_at DESC, rowid DESC) AS latest FROM jobs) WHERE latest = 1"
+                    )
+                ]
+            )
+            snapshot = {job.movie_id: job for job in map(job_from_row, rows)}
+            self._latest.set("all", snapshot, self._cache_seconds)
+        return snapshot.get(movie_id)
 
     def list_jobs(
         self, statuses: Sequence[JobStatus], limit: int, offset: int
@@ -113,20 +127,6 @@ class JobStore(CleanupQueries):
             MovieMetadata(job.movie_id, row["meta_title"], row["meta_poster_path"]),
             position,
         )
-
-    def history(self, limit: int, offset: int) -> tuple[list[WatchEntry], int]:
-        page, count = self.executor.execute(
-            [
-                Statement(
-                    "SELECT movie_id, title, poster_path, last_watched_at, job_id, status, "
-                    "position_seconds FROM watch_history "
-                    "ORDER BY last_watched_at DESC, id DESC LIMIT ? OFFSET ?",
-                    (limit, offset),
-                ),
-                Statement("SELECT COUNT(*) AS total FROM watch_history"),
-            ]
-        )
-        return [watch_from_row(row) for row in page], int(count[0]["total"])
 
     def figures(self, *, ready_since: str, errors_since: str) -> Figures:
         """Service figures in one round trip; p95 is nearest-rank (integer arithmetic, no math
@@ -200,7 +200,7 @@ class JobStore(CleanupQueries):
             ),
         ]
         if metadata is not None:
-            statements.append(_upsert_metadata(metadata, job.created_at))
+            statements.append(upsert_metadata(metadata, job.created_at))
         rows = self.executor.execute(statements)[1]
         if not rows:
             raise JobError(
@@ -286,74 +286,6 @@ class JobStore(CleanupQueries):
             self._forget(job)
         return job
 
-    def record_watch(
-        self,
-        job: Job,
-        *,
-        now: str,
-        expires_at: str,
-        metadata: MovieMetadata | None,
-        remember_metadata: bool = False,
-    ) -> Job | None:
-        """Mark a ready job watched (pushing its expiry) and append to the watch history, atomically.
-
-        ``remember_metadata`` also stores ``metadata`` for later reads (when it came from TMDB).
-        Returns None when the job stopped being ready in the meantime (nothing is recorded then).
-        Safe to resend: the executor repeats a batch whose reply was lost, and the repeat finds its
-        own history row (same job, same moment) and appends no second one.
-        """
-        title = metadata.title if metadata else None
-        poster = metadata.poster_path if metadata else None
-        statements = [
-            Statement(
-                "UPDATE jobs SET last_watched_at = ?, expires_at = ?, updated_at = ?, "
-                "write_token = ? WHERE job_id = ? AND status = 'ready' RETURNING *",
-                (now, expires_at, now, new_write_token(), job.job_id),
-            ),
-            Statement(
-                "INSERT INTO watch_history (movie_id, title, poster_path, last_watched_at, job_id, "
-                "status, position_seconds) SELECT ?, ?, ?, ?, ?, 'ready', "
-                "(SELECT w.position_seconds FROM watch_history w WHERE w.movie_id = ? "
-                "ORDER BY w.last_watched_at DESC, w.id DESC LIMIT 1) WHERE EXISTS "
-                "(SELECT 1 FROM jobs WHERE job_id = ? AND status = 'ready' AND last_watched_at = ?) "
-                "AND NOT EXISTS (SELECT 1 FROM watch_history WHERE job_id = ? AND last_watched_at = ?)",
-                (
-                    job.movie_id,
-                    title,
-                    poster,
-                    now,
-                    job.job_id,
-                    job.movie_id,
-                    job.job_id,
-                    now,
-                    job.job_id,
-                    now,
-                ),
-            ),
-        ]
-        if metadata is not None and remember_metadata:
-            statements.append(_upsert_metadata(metadata, now))
-        rows = self.executor.execute(statements)[0]
-        updated = job_from_row(rows[0]) if rows else None
-        self._forget(updated or job)
-        return updated
-
-    def save_position(self, movie_id: int, position_seconds: float) -> WatchEntry | None:
-        """Store where the viewer left off on the movie's latest watch; None when it was never
-        watched. One statement, and the same value written twice is the same row: safe to resend."""
-        [rows] = self.executor.execute(
-            [
-                Statement(
-                    "UPDATE watch_history SET position_seconds = ? WHERE id = (SELECT id FROM "
-                    "watch_history WHERE movie_id = ? ORDER BY last_watched_at DESC, id DESC "
-                    "LIMIT 1) RETURNING movie_id, title, poster_path, last_watched_at, job_id, "
-                    "status, position_seconds",
-                    (position_seconds, movie_id),
-                )
-            ]
-        )
-        return watch_from_row(rows[0]) if rows else None
-
     # -- cache -----------------------------------------------------------------------------------
 
     def _cached(self, key: tuple[str, object], sql: str, params: tuple[Param, ...]) -> Job | None:
@@ -367,22 +299,8 @@ class JobStore(CleanupQueries):
 
     def _forget(self, job: Job) -> None:
         self._cache.invalidate(("job", job.job_id))
-        self._cache.invalidate(("latest", job.movie_id))
+        self._latest.invalidate("all")
 
-
-def _upsert_metadata(metadata: MovieMetadata, now: str) -> Statement:
-    return Statement(
-        "INSERT INTO movie_metadata (movie_id, title, poster_path, backdrop_path, overview, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (movie_id) DO UPDATE SET "
-        "title = excluded.title, poster_path = excluded.poster_path, "
-        "backdrop_path = excluded.backdrop_path, overview = excluded.overview, "
-        "updated_at = excluded.updated_at",
-        (
-            metadata.movie_id,
-            metadata.title,
-            metadata.poster_path,
-            metadata.backdrop_path,
-            metadata.overview,
-            now,
-        ),
-    )
+    def _forget_all(self) -> None:
+        self._cache.clear()
+        self._latest.clear()
