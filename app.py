@@ -114,7 +114,18 @@ def fetch_movie(id: str) -> Response:
 @guard
 def movie_stream(id: str) -> Response:
     services = _protected()
-    return web.ok(services.stream.stream(validation.parse_stream_ref(id)))
+    base = web.api_base(app.current_request)
+    return web.ok(services.stream.stream(validation.parse_stream_ref(id), api_base=base))
+
+
+@app.route(f"{API}/jobs/{{jobId}}/hls.m3u8", methods=["GET"], content_types=ANY_TYPE)
+@guard
+def hls_playlist(jobId: str) -> Response:  # noqa: N803 - the contract names the path parameter
+    """Signed by its own query (players send no X-Api-Key), so no API key is asked for."""
+    job_id = validation.parse_job_id(jobId)
+    expires, signature = validation.parse_playlist_link(_param("expires"), _param("signature"))
+    text = bootstrap.container().hls.playlist(job_id, expires, signature)
+    return web.playlist(text)
 
 
 @app.route(f"{API}/movies/{{id}}/position", methods=["PUT"], content_types=ANY_TYPE)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.services.discovery import Discovery
     from chalicelib.services.dispatch import Dispatcher
     from chalicelib.services.fetch import FetchService
+    from chalicelib.services.hls import HlsLinks
     from chalicelib.services.jobs import JobsService
     from chalicelib.services.releases import ReleasesService
     from chalicelib.services.stats import StatsService
@@ -127,10 +128,21 @@ class Container:
         return StreamService(
             self.store,
             self.objects,
+            hls=self.hls,
             metadata=self._movie_metadata,
             retention_hours=self.settings.RETENTION_HOURS,
             url_seconds=self.settings.STREAM_URL_SECONDS,
             poster_url=lambda path: image_url(self.settings.TMDB_IMAGE_BASE_URL, POSTER_SIZE, path),
+        )
+
+    @cached_property
+    def hls(self) -> HlsLinks:
+        from chalicelib.services.hls import HlsLinks, playlist_key
+
+        return HlsLinks(
+            self.objects,
+            lambda: playlist_key(self.settings.r2_credentials()[1]),
+            url_seconds=self.settings.STREAM_URL_SECONDS,
         )
 
     @cached_property

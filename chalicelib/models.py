@@ -200,10 +200,11 @@ class JobList(_Model):
 class Stream(_Model):
     job_id: str
     movie_id: int
-    url: str
+    url: str | None
+    hls_url: str | None
     expires_at: str
-    content_type: str
-    size_bytes: int
+    content_type: str | None
+    size_bytes: int | None
     position_seconds: float | None
     subtitles: list[StreamSubtitle]
 

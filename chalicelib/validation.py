@@ -176,3 +176,12 @@ def parse_fetch_request(raw_body: bytes | None, content_type: str | None) -> Fet
     if request.mode == "manual" and request.release_id is None:
         raise InvalidInput("manual mode needs release_id: pick one from GET /movies/{id}/releases")
     return request
+
+
+def parse_playlist_link(expires: str | None, signature: str | None) -> tuple[int, str]:
+    """The ``expires`` (epoch seconds) and ``signature`` (hex) of a playlist link."""
+    if not expires or not expires.isdigit() or len(expires) > 12:
+        raise InvalidInput("expires must be the link's expiry in epoch seconds")
+    if not signature or not re.fullmatch(r"[0-9a-f]{64}", signature):
+        raise InvalidInput("signature must be the link's 64 hex characters")
+    return int(expires), signature

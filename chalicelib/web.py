@@ -208,6 +208,28 @@ def no_route(method: str, path: str) -> Response:
     return response
 
 
+def api_base(request: Request | None) -> str:
+    """Scheme, host and any stage prefix the request came in on, for absolute links in answers
+    (API Gateway's default domain puts the stage first: ``/prod/api/...``)."""
+    headers = request.headers if request is not None else None
+    host = headers.get("host") if headers else None
+    if request is None or not headers or not host:
+        return ""
+    scheme = headers.get("x-forwarded-proto") or "http"
+    path = str((request.context or {}).get("path") or "")
+    at = path.find("/api/movies-on-demand")
+    return f"{scheme}://{host}{path[:at] if at > 0 else ''}"
+
+
+def playlist(text: str) -> Response:
+    """An HLS playlist; never cached, since an EVENT playlist grows and its links expire."""
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "application/vnd.apple.mpegurl",
+        "Cache-Control": "no-store",
+    }
+    return Response(body=text, status_code=200, headers=headers)
+
+
 def query_param(request: Request | None, name: str) -> str | None:
     """One query parameter (the last, if repeated), or None; Chalice gives None for no query string."""
     params = request.query_params if request is not None else None

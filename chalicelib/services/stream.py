@@ -1,5 +1,9 @@
 """Handing out stream URLs: find the ready job, sign its object, count it as watched.
 
+While a streamable release is still downloading, a job that has published HLS segments
+(``playable_at``) is answered too: ``hls_url`` (the signed playlist route, ``services/hls.py``) and
+``url`` null until the MP4 is ready. That answer records no watch (the job is not ready to count).
+
 Two job-store round trips at most: one read (job + stored movie metadata, joined) and one write
 (watched time, new expiry, history row — batched). The object HEAD goes to R2, not the job store.
 """
@@ -24,6 +28,7 @@ from chalicelib.domain.jobs import (
     utcnow,
 )
 from chalicelib.errors import InvalidInput, NotFound, StorageError
+from chalicelib.services.hls import HlsLinks
 
 MetadataLookup = Callable[[int], MovieMetadata | None]
 
@@ -39,7 +44,9 @@ class StreamService:
         url_seconds: int,
         poster_url: Callable[[str | None], str | None] = lambda path: None,
         clock: Clock = utcnow,
+        hls: HlsLinks | None = None,
     ) -> None:
+        self._hls = hls
         self._store = store
         self._objects = objects
         self._metadata = metadata
@@ -48,7 +55,8 @@ class StreamService:
         self._poster_url = poster_url
         self._clock = clock
 
-    def stream(self, ref: int | str) -> models.Stream:
+    def stream(self, ref: int | str, *, api_base: str = "") -> models.Stream:
+        """``api_base``: scheme, host and stage prefix the request came in on (for ``hls_url``)."""
         if isinstance(ref, str):
             job, stored, position = self._store.job_with_metadata(job_id=ref)
             missing = f"job {ref} not found"
@@ -57,8 +65,23 @@ class StreamService:
             missing = f"movie {ref} has not been fetched"
         if job is None:
             raise NotFound(missing)
+        hls_url = self._hls.url(job, api_base) if self._hls is not None else None
         if job.status is not JobStatus.READY:
-            raise InvalidInput(_not_ready_message(job.status, job.progress))
+            if hls_url is None:
+                raise InvalidInput(_not_ready_message(job.status, job.progress))
+            return models.Stream(
+                job_id=job.job_id,
+                movie_id=job.movie_id,
+                url=None,
+                hls_url=hls_url,
+                expires_at=to_iso(self._clock() + timedelta(seconds=self._url_seconds)),
+                content_type=None,
+                size_bytes=None,
+                position_seconds=position,
+                subtitles=[],
+            )
+        if hls_url is not None and self._hls is not None and not self._hls.complete(job):
+            hls_url = None  # the stream was abandoned midway: only the MP4 has the whole movie
 
         # "movie": the prefix also holds the HLS segments (hls/), which must not be taken for it
         key = job.object_key or self._objects.first_key(f"{movie_object_prefix(job.job_id)}movie")
@@ -83,6 +106,7 @@ class StreamService:
             job_id=job.job_id,
             movie_id=job.movie_id,
             url=url,
+            hls_url=hls_url,
             expires_at=to_iso(now + timedelta(seconds=self._url_seconds)),
             content_type=info.content_type,
             size_bytes=info.size_bytes,
