@@ -43,6 +43,13 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the demo movie")
     parser.add_argument(
+        "--line-rate",
+        type=float,
+        default=0.0,
+        help="Usenet line in MB/s (default 0: loopback speed); slow enough, a player starts the "
+        "HLS long before the movie is ready",
+    )
+    parser.add_argument(
         "--walkthrough",
         action="store_true",
         help="run the curl sequence once and print it, then keep serving",
@@ -89,6 +96,7 @@ def main(argv: list[str]) -> int:
         state.mkdir(parents=True)
         say("building the demo release (ffmpeg → RAR volumes → par2 → yEnc articles)…")
         stack = start_stack(state, seconds=args.seconds)
+        stack.throttle(args.line_rate)
         server = local_api.api_server(api_socket, _settings(stack, s3.url, state))
         base = local_api.api_base(api_socket)
         say(_banner(stack, base, s3.url, state))

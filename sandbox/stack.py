@@ -19,7 +19,7 @@ from sandbox.httpd import StandIn
 from sandbox.multilingual import make_multilingual_movie
 from sandbox.nntp_server import Knobs, NntpTestServer
 from sandbox.posting import make_release
-from sandbox.release import PostedRelease, build_release
+from sandbox.release import SEGMENT_SIZE, PostedRelease, build_release
 
 #: Credentials of the stand-ins. Not secrets (they open nothing but loopback toys), but they are
 #: passed exactly as production secrets are, so the log scrubbing of real keys is exercised too.
@@ -59,6 +59,15 @@ class Stack:
         posted = make_release(files, fast=True, domain=domain)
         self.release.articles.update(posted.articles)
         return posted.nzb
+
+    def throttle(self, megabytes_per_second: float) -> None:
+        """Serve Usenet at about this rate over the downloader's connections (0: loopback speed),
+        by delaying each article reply: a line slow enough to watch a movie play before it is
+        ready (``make demo DEMO_ARGS="--line-rate 2 --seconds 120"``)."""
+        if megabytes_per_second <= 0:
+            self.nntp.knobs.delay = 0.0
+            return
+        self.nntp.knobs.delay = self.connections * SEGMENT_SIZE / (megabytes_per_second * 1e6)
 
     def reset_faults(self) -> None:
         """Undo what a test scripted: healthy Usenet server, indexer answering normally."""
