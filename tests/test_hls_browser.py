@@ -21,11 +21,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus, to_iso, utcnow
 from downloader.streaming.hls import hls_arguments
+from sandbox.httpd import Reply, Request, StandIn
 from tests.seeding import seed_job
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,42 +135,23 @@ def local_api(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 class Page:
-    """Serves one page and a slow image that holds its load event back for ``seconds``."""
+    """Serves one page, hls.js, and a slow image that holds the page's load event back."""
 
     def __init__(self, html: str, seconds: float) -> None:
-        outer = self
-        self.html, self.seconds = html, seconds
+        def answer(request: Request) -> Reply:
+            if request.path == "/hls.min.js":
+                return Reply(200, HLS_JS.read_bytes(), "text/javascript")
+            if request.path.startswith("/slow"):
+                time.sleep(seconds)
+                return Reply(204)
+            return Reply(200, html.encode(), "text/html")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/hls.min.js":
-                    body = HLS_JS.read_bytes()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/javascript")
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
-                if self.path.startswith("/slow"):
-                    time.sleep(outer.seconds)
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                body = outer.html.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = StandIn(answer, name="player-page").start()
 
     def play(self) -> dict[str, Any]:
         """What the media element did, as the page wrote it into its DOM."""
         assert CHROMIUM is not None
-        url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        url = f"{self.server.url}/"
         dumped = subprocess.run(
             [
                 CHROMIUM,
@@ -184,7 +164,7 @@ class Page:
             timeout=60,
             check=False,
         ).stdout
-        self.server.shutdown()
+        self.server.stop()
         found = re.search(r'<pre id="report">(.*?)</pre>', dumped, flags=re.S)
         assert found, dumped[-2000:]
         report: dict[str, Any] = json.loads(found.group(1).replace("&quot;", '"'))

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -19,6 +15,7 @@ from moto import mock_aws
 
 from chalicelib.logs import current_secrets, logger
 from chalicelib.settings import load_settings, resolve_secret_arns
+from sandbox.httpd import Reply, Request, StandIn
 from tests.conftest import LogCapture
 
 TOKEN = "tmdb-token-from-secrets-manager-91c2"
@@ -91,37 +88,23 @@ class SecretsExtension:
     """The AWS Parameters and Secrets Lambda Extension's loopback API, as AWS documents it."""
 
     def __init__(self, secrets: dict[str, str], session_token: str) -> None:
-        self.asked: list[str] = []
-        outer = self
+        def answer(request: Request) -> Reply:
+            arn = request.query.get("secretId", "")
+            if request.headers.get("x-aws-parameters-secrets-token") != session_token:
+                return Reply(401)
+            if request.path != "/secretsmanager/get" or arn not in secrets:
+                return Reply(400)
+            return Reply.json(200, {"ARN": arn, "SecretString": secrets[arn]})
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urlsplit(self.path)
-                arn = parse_qs(url.query).get("secretId", [""])[0]
-                outer.asked.append(arn)
-                if self.headers.get("X-Aws-Parameters-Secrets-Token") != session_token:
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                if url.path != "/secretsmanager/get" or arn not in secrets:
-                    self.send_response(400)
-                    self.end_headers()
-                    return
-                body = json.dumps({"ARN": arn, "SecretString": secrets[arn]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
+        self.server = StandIn(answer, name="secrets-extension").start()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def asked(self) -> list[str]:
+        return [request.query.get("secretId", "") for request in self.server.requests]
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return self.server.port
 
 
 ARN = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:mod/tmdb-AbCdEf"
@@ -145,7 +128,7 @@ def test_with_the_extension_secrets_come_over_loopback_and_boto3_is_never_loaded
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    extension.server.shutdown()
+    extension.server.stop()
 
     assert done.stdout.split() == [TOKEN, "False"]
     assert extension.asked == [ARN]
@@ -162,7 +145,7 @@ def test_an_extension_that_refuses_leaves_the_setting_unset_and_says_which(
     }
 
     resolve_secret_arns(environ)
-    extension.server.shutdown()
+    extension.server.stop()
 
     assert "TMDB_API_KEY" not in environ
     (line,) = logs.lines("could not read a secret")
