@@ -25,11 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from moto.server import ThreadedMotoServer
-
 from bench.download import MIB, parse_size
-from bench.ready import BUCKET, SEGMENT, Bench, ReleaseArticles, make_release
-from chalicelib.adapters.objects import ObjectStore
+from bench.ready import SEGMENT, Bench, ReleaseArticles, local_r2, make_release
 from chalicelib.logs import logger
 from downloader.reporter import JobReporter
 from downloader.usenet.servers import parse_server
@@ -66,16 +63,7 @@ def main() -> int:
     files = make_release(work / f"release-{args.size}", args.size, 50 * MIB, 0.05, SEGMENT)
     articles = ReleaseArticles(files, SEGMENT)
     delay = args.connections * SEGMENT / (args.line_rate * 1e6)
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
-    host, port = s3.get_host_and_port()
-    objects = ObjectStore(
-        bucket=BUCKET,
-        endpoint_url=f"http://{host}:{port}",
-        access_key_id="bench",
-        secret_access_key="bench-secret",
-        create_bucket=True,
-    )
+    s3, objects = local_r2()
     server = NntpTestServer(articles, Knobs(delay=delay)).start()
     bench = Bench(work, articles.nzb(), objects)
     firsts: list[float] = []

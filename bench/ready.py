@@ -341,6 +341,21 @@ class Bench:
         return Ready(seconds, digest.hexdigest(), done.size_bytes or 0, timings.stages, outcome)
 
 
+def local_r2() -> tuple[ThreadedMotoServer, ObjectStore]:
+    """moto's S3 server on loopback standing in for R2, as under ``make run``, and a store on it."""
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    host, port = s3.get_host_and_port()
+    objects = ObjectStore(
+        bucket=BUCKET,
+        endpoint_url=f"http://{host}:{port}",
+        access_key_id="bench",
+        secret_access_key="bench-secret",
+        create_bucket=True,
+    )
+    return s3, objects
+
+
 def pick_missing(articles: ReleaseArticles, share: float, seed: int) -> set[str]:
     """``share`` of the RAR volumes' articles, chosen at random (seeded), for the server to lack."""
     data = [mid for name, ids in articles.ids.items() if name.endswith(".rar") for mid in ids]
@@ -387,16 +402,7 @@ def main() -> int:
         + (f"{args.line_rate:g} MB/s" if args.line_rate else "loopback, unthrottled")
         + f" (built in {time.perf_counter() - built:.0f} s)"
     )
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
-    host, port = s3.get_host_and_port()
-    objects = ObjectStore(
-        bucket=BUCKET,
-        endpoint_url=f"http://{host}:{port}",
-        access_key_id="bench",
-        secret_access_key="bench-secret",
-        create_bucket=True,
-    )
+    s3, objects = local_r2()
     missing = pick_missing(articles, args.missing, args.seed)
     intact = NntpTestServer(articles, Knobs(delay=delay)).start()
     damaged = NntpTestServer(articles, Knobs(delay=delay, missing=missing)).start()
