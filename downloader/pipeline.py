@@ -190,7 +190,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
         if tail is not None:
             tail.abort("the job stopped")  # a no-op once the tail finished
         if hls is not None and not ready:
-            context.uploader.remove(hls.keys)  # a failed job leaves no segments to play
+            context.uploader.remove_prefix(hls_object_prefix(message.job_id))  # none left to play
         shutil.rmtree(workdir, ignore_errors=True)
 
 

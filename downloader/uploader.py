@@ -168,15 +168,15 @@ class Uploader:
         """One small object in one request (HLS); raises ``StorageError``."""
         self._objects.put(key, body, content_type=content_type, cache_control=cache_control)
 
-    def remove(self, keys: list[str]) -> None:
-        """Delete these objects (a failed job's HLS segments); logs and goes on when it cannot."""
-        for key in keys:
-            try:
-                self._objects.delete(key)
-            except StorageFailure as error:  # cleanup deletes the job's prefix later anyway
-                logger.error(
-                    "could not delete an object", extra={"key": key, "error": error.message}
-                )
+    def remove_prefix(self, prefix: str) -> None:
+        """Delete what is under ``prefix`` (a failed job's HLS segments); logs and goes on when it
+        cannot: cleanup deletes the job's whole prefix later anyway."""
+        try:
+            self._objects.delete_prefix(prefix)
+        except StorageFailure as error:
+            logger.error(
+                "could not delete objects", extra={"prefix": prefix, "error": error.message}
+            )
 
     def abort(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload so no orphaned parts keep billing storage (never raises)."""

@@ -23,7 +23,6 @@ from chalicelib.domain.hls import (
     INIT,
     PLAYLIST,
     PLAYLIST_TYPE,
-    is_complete,
     playlist_files,
     segment_count,
 )
@@ -76,19 +75,14 @@ class HlsPublisher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.failed: str | None = None
-        self.keys: list[str] = []
 
     @property
     def segments(self) -> int:
         """Segments named in the published playlist."""
         return segment_count(self._playlist)
 
-    @property
-    def complete(self) -> bool:
-        return is_complete(self._playlist)
-
     def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Follow ``folder`` (ffmpeg's HLS output, created by whoever starts ffmpeg)."""
         self._thread = threading.Thread(target=self._loop, name="hls-publisher", daemon=True)
         self._thread.start()
 
@@ -134,7 +128,4 @@ class HlsPublisher:
             self._announced = self._on_playable()
 
     def _send(self, name: str, body: bytes, content_type: str, cache_control: str) -> None:
-        key = self._prefix + name
-        self._put(key, body, content_type, cache_control)
-        if key not in self.keys:
-            self.keys.append(key)
+        self._put(self._prefix + name, body, content_type, cache_control)
