@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 PLAYLIST = "index.m3u8"
 INIT = "init.mp4"
@@ -23,19 +23,18 @@ NAME = re.compile(r"(?:init\.mp4|seg\d{5}\.m4s)")
 _MAP = re.compile(r'#EXT-X-MAP:URI="([^"]+)"')
 
 
-def playlist_files(text: str) -> list[str]:
-    """The files a playlist names, in order (the init segment first); ValueError on anything else."""
-    names: list[str] = []
+def _entries(text: str) -> Iterator[tuple[str, str | None]]:
+    """Each line of a playlist, stripped, with the file it names (checked) or None."""
     for raw in text.splitlines():
         line = raw.strip()
         found = _MAP.fullmatch(line)
         name = found.group(1) if found else (line if line and not line.startswith("#") else None)
-        if name is None:
-            continue
-        if not NAME.fullmatch(name):
-            raise ValueError(f"unexpected name in the HLS playlist: {name[:40]!r}")
-        names.append(name)
-    return names
+        yield line, (_checked(name) if name is not None else None)
+
+
+def playlist_files(text: str) -> list[str]:
+    """The files a playlist names, in order (the init segment first); ValueError on anything else."""
+    return [name for _, name in _entries(text) if name is not None]
 
 
 def segment_count(text: str) -> int:
@@ -50,15 +49,13 @@ def is_complete(text: str) -> bool:
 def sign_playlist(text: str, url_for: Callable[[str], str]) -> str:
     """``text`` with each file name replaced by ``url_for(name)`` (a presigned URL)."""
     lines: list[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        found = _MAP.fullmatch(line)
-        if found:
-            lines.append(f'#EXT-X-MAP:URI="{url_for(_checked(found.group(1)))}"')
-        elif line and not line.startswith("#"):
-            lines.append(url_for(_checked(line)))
-        else:
+    for line, name in _entries(text):
+        if name is None:
             lines.append(line)
+        elif line.startswith("#"):  # the init segment's EXT-X-MAP
+            lines.append(f'#EXT-X-MAP:URI="{url_for(name)}"')
+        else:
+            lines.append(url_for(name))
     return "\n".join(lines) + "\n"
 
 
