@@ -114,8 +114,8 @@ def fetch_movie(id: str) -> Response:
 @guard
 def movie_stream(id: str) -> Response:
     services = _protected()
-    base = web.api_base(app.current_request)
-    return web.ok(services.stream.stream(validation.parse_stream_ref(id), api_base=base))
+    root = web.api_root(app.current_request)
+    return web.ok(services.stream.stream(validation.parse_stream_ref(id), api_root=root))
 
 
 @app.route(f"{API}/jobs/{{jobId}}/hls.m3u8", methods=["GET"], content_types=ANY_TYPE)

@@ -208,17 +208,18 @@ def no_route(method: str, path: str) -> Response:
     return response
 
 
-def api_base(request: Request | None) -> str:
-    """Scheme, host and any stage prefix the request came in on, for absolute links in answers
-    (API Gateway's default domain puts the stage first: ``/prod/api/...``)."""
+def api_root(request: Request | None) -> str:
+    """The API's root URL as the request came in (scheme, host, any stage prefix, ``API_PREFIX``),
+    for absolute links in answers (API Gateway's default domain puts the stage first: ``/prod/api/
+    ...``); just ``API_PREFIX`` when the request names no host."""
     headers = request.headers if request is not None else None
     host = headers.get("host") if headers else None
     if request is None or not headers or not host:
-        return ""
+        return API_PREFIX
     scheme = headers.get("x-forwarded-proto") or "http"
     path = str((request.context or {}).get("path") or "")
-    at = path.find("/api/movies-on-demand")
-    return f"{scheme}://{host}{path[:at] if at > 0 else ''}"
+    at = path.find(API_PREFIX)
+    return f"{scheme}://{host}{path[:at] if at > 0 else ''}{API_PREFIX}"
 
 
 def playlist(text: str) -> Response:

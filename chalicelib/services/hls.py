@@ -21,7 +21,6 @@ from chalicelib.domain.hls import playlist_signature as signature
 from chalicelib.domain.jobs import Job, JobStatus, hls_object_prefix
 from chalicelib.errors import NotFound, StorageError, Unauthorized
 
-API = "/api/movies-on-demand"
 #: A viewer may start the HLS while the movie downloads or prepares, and keep it once it is ready.
 HLS_STATUSES = (JobStatus.DOWNLOADING, JobStatus.PREPARING, JobStatus.READY)
 
@@ -44,15 +43,16 @@ class HlsLinks:
         self._objects, self._key = objects, key
         self._url_seconds, self._clock = url_seconds, clock
 
-    def url(self, job: Job, api_base: str) -> str | None:
-        """The signed playlist URL for a job that has published segments, else None."""
+    def url(self, job: Job, api_root: str) -> str | None:
+        """The signed playlist URL under ``api_root`` (the API's root URL) for a job that has
+        published segments, else None."""
         if job.playable_at is None or job.status not in HLS_STATUSES:
             return None
         expires = int(self._clock()) + self._url_seconds
         query = urlencode(
             {"expires": expires, "signature": signature(self._key(), job.job_id, expires)}
         )
-        return f"{api_base}{API}/jobs/{job.job_id}/hls.m3u8?{query}"
+        return f"{api_root}/jobs/{job.job_id}/hls.m3u8?{query}"
 
     def complete(self, job: Job) -> bool:
         """The published playlist names the whole movie (the stream was not abandoned midway)."""

@@ -55,8 +55,8 @@ class StreamService:
         self._poster_url = poster_url
         self._clock = clock
 
-    def stream(self, ref: int | str, *, api_base: str = "") -> models.Stream:
-        """``api_base``: scheme, host and stage prefix the request came in on (for ``hls_url``)."""
+    def stream(self, ref: int | str, *, api_root: str) -> models.Stream:
+        """``api_root``: the API's root URL as the request came in (``hls_url`` links under it)."""
         if isinstance(ref, str):
             job, stored, position = self._store.job_with_metadata(job_id=ref)
             missing = f"job {ref} not found"
@@ -65,7 +65,7 @@ class StreamService:
             missing = f"movie {ref} has not been fetched"
         if job is None:
             raise NotFound(missing)
-        hls_url = self._hls.url(job, api_base) if self._hls is not None else None
+        hls_url = self._hls.url(job, api_root) if self._hls is not None else None
         if job.status is not JobStatus.READY:
             if hls_url is None:
                 raise InvalidInput(_not_ready_message(job.status, job.progress))
