@@ -470,16 +470,20 @@ def test_schema_statements_are_idempotent() -> None:
         )
 
 
+#: What the schema script reads: the fake D1's account, database, token and API base.
+SCHEMA_SCRIPT_ENV = {
+    "CF_ACCOUNT_ID": d1.ACCOUNT,
+    "D1_DATABASE_ID": d1.DATABASE,
+    "CLOUDFLARE_API_TOKEN": d1.TOKEN,
+    "CF_API_BASE_URL": d1.BASE,
+}
+
+
 def test_schema_script_applies_the_statements_in_one_request_again_and_again(
     tmp_path: Path,
 ) -> None:
     script = load_script("apply_schema")
-    environ = {
-        "CF_ACCOUNT_ID": d1.ACCOUNT,
-        "D1_DATABASE_ID": d1.DATABASE,
-        "CLOUDFLARE_API_TOKEN": d1.TOKEN,
-        "CF_API_BASE_URL": d1.BASE,
-    }
+    environ = dict(SCHEMA_SCRIPT_ENV)
     with responses.RequestsMock() as mock:
         fake = d1.FakeD1(tmp_path / "d1.sqlite3")  # starts with the schema: re-applying must pass
         fake.install(mock)
@@ -500,12 +504,7 @@ def test_the_schema_script_adds_columns_an_existing_d1_database_lacks(tmp_path: 
     """CREATE TABLE IF NOT EXISTS leaves a production jobs table from an older schema.sql alone; a
     write naming a newer column (the downloader's ``servers`` at a job's end) would then fail."""
     script = load_script("apply_schema")
-    environ = {
-        "CF_ACCOUNT_ID": d1.ACCOUNT,
-        "D1_DATABASE_ID": d1.DATABASE,
-        "CLOUDFLARE_API_TOKEN": d1.TOKEN,
-        "CF_API_BASE_URL": d1.BASE,
-    }
+    environ = dict(SCHEMA_SCRIPT_ENV)
     with responses.RequestsMock() as mock:
         fake = d1.FakeD1(tmp_path / "d1.sqlite3")
         fake.install(mock)
