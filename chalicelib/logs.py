@@ -88,6 +88,9 @@ class _LazyLogger:
         self._logger: Logger | None = None
 
     def _get(self) -> Logger:
+        built = self._logger
+        if built is not None:  # every log call comes here: no lock once built
+            return built
         with self._lock:
             if self._logger is None:
                 self._logger = _service_logger()
