@@ -116,6 +116,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 hls,
                 original_language=message.original_language,
                 subtitle_folder=workdir / "stream-subtitles",
+                prioritise=engine.prioritise,
             )
         result = _download(engine, nzb, downloads, watch, tail, release_progress)
         record_job_event(
@@ -123,6 +124,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             DownloadBytes=result.bytes,
             DownloadThroughput=result.bytes / max(result.seconds, 1e-3),
         )
+        if tail is not None:
+            tail.wait_planned()  # it holds every file open before verification renames them
         with reporter.keeping_alive():  # par2, unpacking, ffmpeg and the upload can run long
             refuse_passwords([f.path for f in result.files if f.path.exists()])
             files, intact = ensure_intact(engine, nzb, result, downloads)
@@ -263,9 +266,10 @@ def _download(
     progress: ReleaseProgress,
 ) -> DownloadResult:
     """Data files and the par2 index; a RAR set's first volume alone first, to see a password.
-    The streaming tail, if any, starts once that volume has shown what the set holds. Which file
-    the subjects call the first volume is only a guess: its headers decide (a ``foo.rar`` that is
-    really volume 3 says nothing about a password, and is no reason to fail)."""
+    Which file the subjects call the first volume is only a guess: its headers decide (a
+    ``foo.rar`` that is really volume 3 says nothing about a password, and is no reason to fail).
+    The streaming tail, if any, starts with the rest: it reads every file's first bytes (fetched
+    first) to find the movie, then has the engine fetch the movie's volumes in order."""
     wanted = [f for f in nzb.files if not f.is_par2_recovery]
     firsts = [f for f in wanted if f.rar_volume == 0]
     if firsts:
@@ -273,7 +277,7 @@ def _download(
         progress.next_run()
         refuse_passwords([result.path for result in early.files if result.complete])
         if tail is not None:
-            tail.begin(early.files)
+            tail.begin()
         rest = engine.download([f for f in wanted if f not in firsts], folder, watch=watch)
         progress.next_run()  # par2 recovery volumes, if needed, count beyond 100 % (capped)
         return DownloadResult(
@@ -283,7 +287,7 @@ def _download(
             {**early.server_failures, **rest.server_failures},
         )
     if tail is not None:
-        tail.begin(())
+        tail.begin()
     downloaded = engine.download(wanted, folder, watch=watch)
     progress.next_run()
     return downloaded

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus
 from downloader.errors import JobFailed
-from downloader.pipeline import run
+from downloader.pipeline import TaskContext, run
 from downloader.post.ffmpeg import FFmpeg
 from downloader.post.par2 import par2_binary
 from downloader.post.remux import probe
@@ -103,12 +104,16 @@ def ready_movie(
     servers: list[NntpTestServer],
     files: dict[str, bytes],
     options: StreamOptions | None,
+    adjust: Callable[[TaskContext], None] | None = None,
     **knobs: object,
 ) -> tuple[Path, list[str]]:
-    """Run one job to ``ready``; the object as a local file, and the tail's outcomes."""
+    """Run one job to ``ready``; the object as a local file, and the tail's outcomes.
+    ``adjust`` may change the task's context first (servers, engine options)."""
     outcomes: list[str] = []
     release = make_release(files, segment_size=SEGMENT)
     context = context_for(release, s3, tmp_path, servers, **knobs)
+    if adjust is not None:
+        adjust(context)
     if options is not None:
         context.streaming = StreamOptions(
             tools=options.tools,

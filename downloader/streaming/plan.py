@@ -1,27 +1,32 @@
 """Deciding whether a release can take the streaming tail, and how much MP4 index to reserve.
 
-Both are read before the first byte is streamed: where the movie is (one named video file, or one
-stored, unencrypted RAR5 set named in order holding a single Matroska file) and how large its MP4
-index will be. Anything else raises ``NotStreamable`` and the sequential path does the job.
+Both are read before the first byte is streamed, from the bytes, never the names: obfuscated
+releases call their volumes ``a8f3e1…`` with no extension and list them in any order, so each data
+file's first bytes (its head, fetched before anything else: ``Scheduler``) say what it is. The
+movie is either one stored, unencrypted RAR5 set holding a single Matroska file, its volumes put in
+order by the numbers in their own headers, or one plain Matroska file. Samples and other small files
+beside it are left to the sequential path's unpacking; anything that could be a second movie, or
+an archive the tail cannot read that is big enough to hold the movie, raises ``NotStreamable`` and
+the sequential path does the job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 
-import rarfile
-
-from downloader.post.unpack import VIDEO_EXTENSIONS, first_volumes, is_rar_volume
+from downloader.post.sniff import Kind, sniff_bytes
 from downloader.streaming import NotStreamable
-from downloader.usenet.engine import FileResult
-from downloader.usenet.nzb import Nzb
+from downloader.streaming.rar5_slices import Slice, read_slice
 
 #: Index bytes reserved per sample (stsz 4, ctts 8, stco/stsc per chunk…: about twice the need).
 MOOV_PER_SAMPLE = 24
 MOOV_BASE = 64 * 1024
+#: Another video (or unreadable archive) at least this share of the movie's size could be the
+#: real movie: the tail then steps aside rather than guess (a sample is a few percent).
+RIVAL_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,41 +37,63 @@ class Source:
     rar: bool
 
 
-def plan_source(nzb: Nzb, firsts: Sequence[FileResult]) -> Source:
+@dataclass(frozen=True)
+class Head:
+    """A data file's first bytes (for a RAR5 volume: all of its headers) and its decoded size."""
+
+    index: int
+    data: bytes
+    size: int
+
+
+def plan_source(heads: Sequence[Head]) -> Source:
     """Where the movie is, if the release is one the tail can read; else ``NotStreamable``."""
-    data = [f for f in nzb.files if not f.is_par2]
-    names = [f.subject_name or "" for f in data]
-    volumes = [f for f in data if is_rar_volume(Path(f.subject_name or "x"))]
-    loose_videos = [n for n in names if Path(n).suffix.lower() in VIDEO_EXTENSIONS]
-    if not volumes:
-        if len(loose_videos) != 1 or any(not n for n in names):
-            raise NotStreamable("not exactly one named video file")
-        return Source((data[names.index(loose_videos[0])].index,), rar=False)
-    if loose_videos:
-        raise NotStreamable("video files next to the archive")
-    ordered = sorted(volumes, key=lambda f: f.rar_volume if f.rar_volume is not None else -1)
-    paths = [Path(f.subject_name or "") for f in ordered]
-    if [f.rar_volume for f in ordered] != list(range(len(ordered))) or len(
-        first_volumes(paths)
-    ) != 1:
-        raise NotStreamable("not one RAR set named in order")
-    if len(firsts) != 1 or not firsts[0].complete:
-        raise NotStreamable("the first volume did not arrive intact")
-    first = firsts[0]
-    try:
-        with rarfile.RarFile(first.path) as archive:
-            members = [info for info in archive.infolist() if not info.is_dir()]
-            if archive.needs_password() or any(info.needs_password() for info in members):
-                raise NotStreamable("encrypted archive")
-            if any(info.compress_type != rarfile.RAR_M0 for info in members):
-                raise NotStreamable("compressed archive")
-            if len(members) != 1:
-                raise NotStreamable("more than one file in the archive")
-            if Path(members[0].filename).suffix.lower() not in (".mkv", ".webm"):
-                raise NotStreamable("the archive holds no Matroska video")
-    except rarfile.Error as exc:
-        raise NotStreamable(f"unreadable first volume ({exc})") from None
-    return Source(tuple(f.index for f in ordered), rar=True)
+    sets: dict[tuple[str, int], list[tuple[Slice, Head]]] = {}
+    videos: list[Head] = []
+    unreadable: list[tuple[NotStreamable, Head]] = []  # archives the tail cannot read
+    for head in heads:
+        sniffed = sniff_bytes(head.data)
+        if sniffed.kind is Kind.RAR:
+            try:
+                piece = read_slice(head.data)
+            except NotStreamable as exc:
+                unreadable.append((exc, head))
+                continue
+            sets.setdefault((piece.name, piece.file_size), []).append((piece, head))
+        elif sniffed.kind in (Kind.SEVEN_ZIP, Kind.ZIP):
+            unreadable.append((NotStreamable(f"a {sniffed.kind} archive"), head))
+        elif sniffed.is_video:
+            videos.append(head)
+    # Every candidate for the movie with its size: a set by the file it packs, a video by its own.
+    movies: list[tuple[int, tuple[str, int] | None, Head | None]] = [
+        (key[1], key, None) for key in sets
+    ]
+    movies += [(head.size, None, head) for head in videos]
+    movies.sort(key=lambda movie: movie[0], reverse=True)
+    packed = sum(head.size for _, head in unreadable)
+    if not movies or packed >= RIVAL_SHARE * movies[0][0]:
+        if unreadable:  # what it holds could be the movie: say why the tail cannot read it
+            raise unreadable[0][0]
+        raise NotStreamable("no video file or RAR set in the release")
+    size, key, video = movies[0]
+    if any(other >= RIVAL_SHARE * size for other, _, _ in movies[1:]):
+        raise NotStreamable("more than one file that could be the movie")
+    if video is not None:
+        if sniff_bytes(video.data).kind is not Kind.MATROSKA:
+            raise NotStreamable("the movie is not a Matroska file")
+        return Source((video.index,), rar=False)
+    assert key is not None
+    return _volumes(sets[key])
+
+
+def _volumes(pieces: list[tuple[Slice, Head]]) -> Source:
+    """The set's files in volume order, when its headers number them 0, 1, 2… with none missing."""
+    pieces.sort(key=lambda item: item[0].volume_number)
+    if [piece.volume_number for piece, _ in pieces] != list(range(len(pieces))):
+        raise NotStreamable("the RAR set's volumes are not numbered 1 to n")
+    if PurePath(pieces[0][0].name).suffix.lower() not in (".mkv", ".webm"):
+        raise NotStreamable("the archive holds no Matroska video")
+    return Source(tuple(head.index for _, head in pieces), rar=True)
 
 
 def moov_estimate(data: dict[str, Any]) -> int:

@@ -8,8 +8,10 @@ plain video file, and piped into ffmpeg, which remuxes to MP4 with the index res
 final once written and is uploaded while the download goes on (``growing_upload.py``).
 
 It is a fast path with a way out at every step. Streaming is only attempted for a Matroska movie that
-the ordinary path would remux, alone in a stored, unencrypted RAR5 set named in order (or posted as
-a plain file), and it is abandoned — ffmpeg killed, the multipart upload aborted, its files removed —
+the ordinary path would remux, alone in a stored, unencrypted RAR5 set (or posted as a plain file),
+found from each file's first bytes whatever the release calls its files (``plan.py``); the engine is
+then told to fetch the movie's volumes in order, so the bytes the tail waits for come first. It is
+abandoned — ffmpeg killed, the multipart upload aborted, its files removed —
 the moment anything is off: an article missing or damaged (par2 must repair, so the bytes read so far
 are not the final ones), a header that does not continue the set, a CRC that does not match, ffmpeg
 failing or finding its reserved index space too small. The pipeline then runs the sequential path as
@@ -36,11 +38,17 @@ from downloader.post.subtitles import Subtitle
 from downloader.streaming import NotStreamable
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.hls import HlsPublisher, hls_arguments
-from downloader.streaming.plan import Source, moov_estimate, plan_source
-from downloader.streaming.rar5_slices import NeedMore, Slice, check_next, read_slice, read_tail
+from downloader.streaming.plan import Head, Source, moov_estimate, plan_source
+from downloader.streaming.rar5_slices import (
+    SIGNATURE,
+    NeedMore,
+    Slice,
+    check_next,
+    read_slice,
+    read_tail,
+)
 from downloader.streaming.watermark import StreamCancelled, Watermarks
 from downloader.uploader import MIB, Uploaded, Uploader, part_size_for
-from downloader.usenet.engine import FileResult
 from downloader.usenet.nzb import Nzb
 
 CHUNK = MIB
@@ -63,7 +71,7 @@ class StreamOptions:
 
 
 class StreamedTail:
-    """One job's tail: ``begin`` after the first volume, ``finish`` once verified, or ``abort``."""
+    """One job's tail: ``begin`` as the download starts, ``finish`` once verified, or ``abort``."""
 
     def __init__(
         self,
@@ -78,8 +86,10 @@ class StreamedTail:
         *,
         original_language: str | None = None,
         subtitle_folder: Path | None = None,
+        prioritise: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
-        """``hls``: also write HLS segments and publish them while the movie downloads."""
+        """``hls``: also write HLS segments and publish them while the movie downloads.
+        ``prioritise``: told the movie's files in order once they are known (``Engine.prioritise``)."""
         self._nzb, self._watch, self._uploader = nzb, watch, uploader
         self._hls = hls
         self._key, self._metadata, self._folder, self._options = key, metadata, folder, options
@@ -99,22 +109,31 @@ class StreamedTail:
         #: which goes when the tail is done), and the subtitles with their files once finished.
         self._subtitle_folder = subtitle_folder
         self.subtitles: tuple[Subtitle, ...] = ()
+        self._prioritise = prioritise
+        #: The first bytes of each data file, read once to plan and again for each volume's slice.
+        self._heads: dict[int, Head] = {}
+        #: Each file the reader has opened, kept open until it ends: the engine and verification
+        #: rename obfuscated files (to their yEnc, then their real names) while it still reads.
+        self._descriptors: dict[int, int] = {}
+        self._planned = threading.Event()
 
     @property
     def active(self) -> bool:
         return self._reader is not None and not self._closed
 
-    def begin(self, firsts: Sequence[FileResult]) -> None:
-        """Start reading if the release allows it (``firsts``: the first volumes, downloaded)."""
-        try:
-            source = plan_source(self._nzb, firsts)
-        except NotStreamable as exc:
-            self._closed = True
-            self._outcome(f"not attempted: {exc}")
-            return
+    def begin(self) -> None:
+        """Start the reader: it plans from the files' first bytes as they arrive, then streams."""
         self._folder.mkdir(parents=True, exist_ok=True)
-        self._reader = threading.Thread(target=self._read, args=(source,), daemon=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def wait_planned(self) -> None:
+        """Return once the reader has read every file's head, so holds each file open (or has
+        given up): call it before anything renames the downloaded files. Once the download has
+        ended this takes no time, as every head is on disk or known to be missing."""
+        if self._reader is not None:
+            while not self._planned.wait(1.0) and self._reader.is_alive():
+                pass
 
     def finish(self, beat: Callable[[], object]) -> Uploaded:
         """After the download was verified intact: end the remux, send the remaining parts and
@@ -185,7 +204,43 @@ class StreamedTail:
 
     # -- the reader thread ---------------------------------------------------------------------
 
-    def _read(self, source: Source) -> None:
+    def _read(self) -> None:
+        try:
+            self._plan_and_stream()
+        finally:
+            self._planned.set()
+            for descriptor in self._descriptors.values():
+                os.close(descriptor)
+            self._descriptors.clear()
+
+    def _plan_and_stream(self) -> None:
+        try:
+            heads = [self._head(f.index) for f in self._nzb.files if not f.is_par2]
+            self._planned.set()
+            source = plan_source(heads)
+        except StreamCancelled:
+            return
+        except NotStreamable as exc:
+            self._not_attempted(str(exc))
+            return
+        except Exception as exc:  # a bug must cost the fast path, never the job
+            logger.exception("streaming tail crashed while planning")
+            self._not_attempted(f"internal error ({type(exc).__name__})")
+            return
+        if self._prioritise is not None:
+            self._prioritise(source.files)
+        self._stream(source)
+
+    def _not_attempted(self, reason: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._failure = reason
+        shutil.rmtree(self._folder, ignore_errors=True)
+        self._outcome(f"not attempted: {reason}")
+
+    def _stream(self, source: Source) -> None:
         try:
             head = bytearray()
             for chunk in self._movie(source):
@@ -245,53 +300,71 @@ class StreamedTail:
         raise NotStreamable("the set ends before the movie does")
 
     def _slice(self, index: int) -> tuple[Slice, int]:
-        """The volume's slice, from its headers once enough of it has arrived."""
+        """The volume's slice, from its headers."""
+        head = self._head(index)
+        try:
+            return read_slice(head.data), head.size
+        except NeedMore:
+            raise NotStreamable("a volume ends inside its headers") from None
+
+    def _head(self, index: int) -> Head:
+        """The file's first bytes once they are final: enough to sniff, and for a RAR5 volume all
+        of its headers (more is read while they continue past what was read)."""
+        if index in self._heads:
+            return self._heads[index]
         wanted = HEAD_BYTES
+        state = self._watch.wait(index, 0)
         while True:
-            state = self._watch.wait(index, 0)
             if state.size is None:
                 if state.done:
-                    raise NotStreamable("a volume did not arrive")
+                    raise NotStreamable("a file of the release did not arrive")
+                state = self._watch.wait(index, 0)
                 continue
             wanted = min(wanted, state.size)
-            head = b"".join(self._range(index, 0, wanted))
-            try:
-                return read_slice(head), state.size
-            except NeedMore:
-                if wanted >= state.size:
-                    raise NotStreamable("a volume ends inside its headers") from None
-                wanted *= 4
+            if state.mark < wanted:  # planning never waits for a repair: it would wait forever
+                if state.done:
+                    raise NotStreamable("the first article of a file is missing or damaged")
+                state = self._watch.wait(index, wanted - 1)
+                continue
+            data = b"".join(self._range(index, 0, wanted))
+            if data.startswith(SIGNATURE) and wanted < state.size:
+                try:
+                    read_slice(data)
+                except NeedMore:
+                    wanted *= 4
+                    continue
+                except NotStreamable:
+                    pass  # plan_source says why, when it matters
+            self._heads[index] = Head(index, data, state.size)
+            return self._heads[index]
 
     def _range(self, index: int, offset: int, length: int) -> Iterator[bytes]:
         """Bytes ``[offset, offset + length)`` of the file, each as soon as it is final."""
         position, end = offset, offset + length
-        descriptor: int | None = None
-        try:
-            while position < end:
-                state = self._watch.wait(index, position)
-                if state.mark <= position:
-                    if state.done:
-                        raise NotStreamable("an article is missing or damaged; par2 must repair")
-                    continue
-                if descriptor is None:
-                    descriptor = self._open(index)
-                upto = min(end, state.mark, position + CHUNK)
-                data = os.pread(descriptor, upto - position, position)
-                if len(data) != upto - position:
-                    raise NotStreamable("a downloaded file is shorter than its articles")
-                position = upto
-                yield data
-        finally:
-            if descriptor is not None:
-                os.close(descriptor)
+        while position < end:
+            state = self._watch.wait(index, position)
+            if state.mark <= position:
+                if state.done:
+                    raise NotStreamable("an article is missing or damaged; par2 must repair")
+                continue
+            upto = min(end, state.mark, position + CHUNK)
+            data = os.pread(self._open(index), upto - position, position)
+            if len(data) != upto - position:
+                raise NotStreamable("a downloaded file is shorter than its articles")
+            position = upto
+            yield data
 
     def _open(self, index: int) -> int:
-        """The file's descriptor; the engine may be renaming it right now, so look again briefly."""
+        """The file's descriptor, opened once (its head is read while it downloads) and kept, so
+        renames do not matter. The engine may be renaming it right now, so look again briefly."""
+        if index in self._descriptors:
+            return self._descriptors[index]
         for _ in range(100):
             path = self._watch.wait(index, -1, timeout=0).path
             try:
                 if path is not None:
-                    return os.open(path, os.O_RDONLY)
+                    self._descriptors[index] = os.open(path, os.O_RDONLY)
+                    return self._descriptors[index]
             except FileNotFoundError:
                 pass
             time.sleep(0.02)

@@ -96,6 +96,19 @@ class Engine:
         self._on_progress = on_progress
         #: Seconds spent in ``download`` so far (every call of one job adds up).
         self.seconds = 0.0
+        self._order: tuple[int, ...] = ()
+        self._scheduler: Scheduler | None = None
+        self._lock = threading.Lock()
+
+    def prioritise(self, order: Sequence[int]) -> None:
+        """Fetch these NZB files first, in this order (the rest after), in the download running
+        now and in later ones: the streaming tail wants the movie's volumes in sequence. Safe to
+        call from any thread."""
+        with self._lock:
+            self._order = tuple(order)
+            scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.prioritise(self._order)
 
     def download(
         self, files: Sequence[NzbFile], folder: Path, *, watch: ArrivalWatch | None = None
@@ -105,7 +118,10 @@ class Engine:
         started = time.monotonic()
         for server in self.servers:
             server.limit = server.config.connections
-        scheduler = Scheduler(files, self.servers, retries=self.options.retries)
+        with self._lock:
+            scheduler = Scheduler(files, self.servers, retries=self.options.retries)
+            scheduler.prioritise(self._order)
+            self._scheduler = scheduler
         outputs = OutputFiles(folder, files, watch)
         threads = [
             threading.Thread(
@@ -139,6 +155,8 @@ class Engine:
             for thread in threads:
                 thread.join(timeout=self.options.timeout + 5)
             outputs.close_all()
+            with self._lock:
+                self._scheduler = None
             self.seconds += time.monotonic() - started
         reason = scheduler.abort_reason
         if reason not in (None, "stopped"):

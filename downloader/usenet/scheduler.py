@@ -6,6 +6,11 @@ moves on: to another server of the same tier that has not tried it, else to the 
 servers), else it is settled as missing or corrupt for par2 to repair. Transient trouble (a dropped
 connection, a timeout) puts it back in front on the same server, a few times at most.
 
+Order: the first article of every file goes first (a file's head says what it is, whatever the
+release calls it), then the rest in NZB order, until ``prioritise`` names the files wanted first:
+the streaming tail, having read the heads, asks for the movie's volumes in sequence so the bytes it
+waits for arrive in the order it reads them (a window of the connections' pipelines ahead of it).
+
 Connections ask with ``take`` and settle with ``done``/``lacks``/``retry``; everything happens under one
 condition variable, which is cheap at article granularity (hundreds per second, not millions).
 """
@@ -75,13 +80,16 @@ class Scheduler:
         self.failed_articles = 0
         self.abort_reason: str | None = None
         first = self._tier_queue[self._tiers[0]]
+        rest: list[Article] = []
         for nzb_file in files:
             self.tallies[nzb_file.index] = FileTally(
                 len(nzb_file.segments), missing=list(nzb_file.missing_numbers)
             )
-            for segment in nzb_file.segments:
-                first.append(Article(nzb_file.index, segment))
+            articles = [Article(nzb_file.index, segment) for segment in nzb_file.segments]
+            first.extend(articles[:1])
+            rest.extend(articles[1:])
             self.outstanding += len(nzb_file.segments)
+        first.extend(rest)
         self.total_articles = self.outstanding
         self.total_bytes = sum(nzb_file.bytes for nzb_file in files)
 
@@ -104,6 +112,18 @@ class Scheduler:
                 if not block:
                     return None
                 self._cond.wait(0.5)
+
+    def prioritise(self, order: Sequence[int]) -> None:
+        """Queued articles of the files in ``order`` go first, file by file in that order; every
+        other article after them, in the order it had. Articles being retried stay in front."""
+        if not order:
+            return
+        rank = {index: position for position, index in enumerate(order)}
+        with self._cond:
+            for queue in self._tier_queue.values():
+                ordered = sorted(queue, key=lambda article: rank.get(article.file_index, len(rank)))
+                queue.clear()
+                queue.extend(ordered)
 
     def has_work(self, server: ServerState) -> bool:
         with self._cond:

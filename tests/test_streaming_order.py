@@ -1,0 +1,153 @@
+"""Releases as they are really posted: the streaming tail finds the movie from the bytes, and the
+engine then fetches it in order.
+
+Obfuscated releases give every file a random name with no extension (in the subject and in the
+yEnc header alike) and list them in any order. The tail reads each file's first bytes (fetched
+first), puts the stored RAR5 volumes in order by their own headers and has the scheduler fetch them
+in that order. Real tools: ffmpeg makes the movie, ``rar``-compatible stored volumes from
+``sandbox.rar``, par2cmdline-turbo, the NNTP test server, moto's S3.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from mypy_boto3_s3 import S3Client
+
+from chalicelib.adapters.store import JobStore
+from downloader.pipeline import TaskContext
+from downloader.streaming import NotStreamable
+from downloader.streaming.plan import Head, plan_source
+from downloader.streaming.tail import StreamOptions
+from downloader.usenet.engine import EngineOptions
+from downloader.usenet.nzb import parse_nzb
+from downloader.usenet.scheduler import Scheduler, ServerState
+from downloader.usenet.servers import parse_server
+from sandbox.nntp_server import NntpTestServer
+from sandbox.posting import make_release
+from tests.test_streaming import packets, ready_movie
+from tests.test_streaming import sequential as sequential
+from tests.test_streaming import stored_set as stored_set
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+    reason="needs ffmpeg and ffprobe (.ci/run installs them)",
+)
+SEGMENT = 256 * 1024
+
+
+def obfuscated(files: dict[str, bytes], seed: int = 7) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The same files under random names without extensions, listed in a shuffled order; and
+    each random name → the real one."""
+    shuffle = random.Random(seed)
+    names = list(files)
+    shuffle.shuffle(names)
+    hidden = {f"{zlib.crc32(name.encode()) ^ shuffle.getrandbits(32):08x}": name for name in names}
+    return {secret: files[real] for secret, real in hidden.items()}, hidden
+
+
+def longest_rising(positions: Sequence[int]) -> int:
+    """Length of the longest increasing run (not necessarily contiguous) of ``positions``."""
+    tails: list[int] = []
+    for value in positions:
+        at = next((i for i, tail in enumerate(tails) if tail >= value), len(tails))
+        tails[at : at + 1] = [value]
+    return len(tails)
+
+
+def test_an_obfuscated_stored_set_is_streamed_with_its_volumes_fetched_in_order(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    stored_set: dict[str, bytes],
+    sequential: list[str],
+) -> None:
+    files, real = obfuscated(stored_set)
+    assert not any("." in name for name in files)  # nothing for a name-reader to go by
+    volumes = sorted((n for n in files if real[n].endswith(".rar")), key=lambda n: real[n])
+    assert list(files)[: len(volumes)] != volumes  # the NZB does not list them in order
+    release = make_release(files, segment_size=SEGMENT)  # the articles ready_movie serves
+
+    def one_slow_connection(context: TaskContext) -> None:
+        """One connection, two requests in flight, a little latency: the request order shows
+        the scheduler's order, not a race between connections."""
+        context.servers = [parse_server(servers[-1].url(connections=1))]
+        context.engine_options = EngineOptions(pipeline=2)
+
+    movie, outcomes = ready_movie(
+        store, s3, tmp_path, servers, files, StreamOptions(), one_slow_connection, delay=0.01
+    )
+
+    assert len(outcomes) == 1, outcomes
+    assert outcomes[0].startswith("streamed"), outcomes
+    assert packets(movie) == sequential
+    asked = list(servers[-1].stats.bodies)  # first request of each article, in order
+    heads = {ids[0] for ids in release.message_ids.values()}
+    assert set(asked[: len(heads)]) == heads  # every file's head before anything else
+    wanted = [mid for name in volumes for mid in release.message_ids[name][1:]]
+    place = {mid: position for position, mid in enumerate(wanted)}
+    order = [place[mid] for mid in asked if mid in place]
+    # Before the tail has read the heads, a request or two may still follow the NZB's order;
+    # after that every volume article is asked for in sequence.
+    assert longest_rising(order) >= len(wanted) - 4
+    others = [mid for name in files if name not in volumes for mid in release.message_ids[name][1:]]
+    last_volume_article = max(asked.index(mid) for mid in wanted)
+    early = [mid for mid in asked[:last_volume_article] if mid in others]
+    assert len(early) <= 4  # the par2 files wait for the movie
+
+
+def test_the_scheduler_fetches_heads_first_then_the_prioritised_files_in_order() -> None:
+    release = make_release({f"file{n}": bytes([n]) * 5000 for n in range(3)}, segment_size=1000)
+    nzb = parse_nzb(release.nzb)
+    server = ServerState(0, parse_server("nntp://127.0.0.1:119?connections=1"))
+    scheduler = Scheduler(nzb.files, [server])
+
+    def take(count: int) -> list[tuple[int, int]]:
+        taken = [scheduler.take(server, block=False) for _ in range(count)]
+        return [(a.file_index, a.segment.number) for a in taken if a is not None]
+
+    assert take(3) == [(0, 1), (1, 1), (2, 1)]  # each file's head
+    assert take(2) == [(0, 2), (0, 3)]  # then the NZB's order
+    scheduler.prioritise([2, 0])
+    assert take(12) == [(2, n) for n in range(2, 6)] + [(0, 4), (0, 5)] + [
+        (1, n) for n in range(2, 6)
+    ]
+
+
+def head_of(index: int, data: bytes) -> Head:
+    return Head(index, data[: 64 * 1024], len(data))
+
+
+def test_the_plan_goes_by_the_bytes_and_steps_aside_when_it_cannot_be_sure(
+    stored_set: dict[str, bytes],
+) -> None:
+    volumes = [stored_set[name] for name in sorted(stored_set) if name.endswith(".rar")]
+    par2 = next(data for name, data in stored_set.items() if name.endswith(".par2"))
+    order = list(range(len(volumes)))
+    random.Random(3).shuffle(order)
+    shuffled = [par2] + [volumes[number] for number in order]  # file i + 1 is volume order[i]
+    plan = plan_source([head_of(i, data) for i, data in enumerate(shuffled)])
+    assert plan.rar
+    assert [order[i - 1] for i in plan.files] == list(range(len(volumes)))
+
+    total = sum(len(v) for v in volumes)
+    sample = b"\x1a\x45\xdf\xa3" + bytes(total // 50)  # a small Matroska file: a sample
+    plan = plan_source([head_of(i, d) for i, d in enumerate([*volumes, sample])])
+    assert plan.files == tuple(range(len(volumes)))
+
+    rival = b"\x1a\x45\xdf\xa3" + bytes(total)  # as big as the movie: which is it?
+    with pytest.raises(NotStreamable, match="more than one"):
+        plan_source([head_of(i, d) for i, d in enumerate([*volumes, rival])])
+    with pytest.raises(NotStreamable, match="numbered"):
+        plan_source([head_of(i, d) for i, d in enumerate(volumes[:2] + volumes[3:])])
+    loose = plan_source([head_of(0, par2), head_of(1, rival)])
+    assert (loose.files, loose.rar) == ((1,), False)
+    mp4 = (20).to_bytes(4, "big") + b"ftypisom" + bytes(total)
+    with pytest.raises(NotStreamable, match="not a Matroska"):
+        plan_source([head_of(0, mp4)])
