@@ -1,10 +1,13 @@
 """First play: how soon a viewer can start watching, against how soon the movie is ready.
 
-    python -m bench.first_play [--size 1GiB] [--line-rate 50] [--runs 3]
+    python -m bench.first_play [--size 1GiB] [--line-rate 50] [--runs 3] [--obfuscate]
 
 The release is bench/ready.py's (an H.264/AAC Matroska movie in stored RAR5 volumes of 50 MiB with
 par2), served by our NNTP test server at ``--line-rate`` MB/s over 8 connections, with moto's S3
-server as R2; ``downloader.pipeline.run`` takes it from the NZB to ``ready``. Printed, medians of
+server as R2; ``downloader.pipeline.run`` takes it from the NZB to ``ready``. ``--obfuscate`` posts
+it the way releases are posted today: every file (volumes and par2) under a random name with no
+extension, listed in a shuffled order, so the tail must find and order the volumes by their bytes.
+Printed, medians of
 ``--runs`` (each run is a new job):
 
 - ``first_play_s``: from the job's start until its first HLS segments and playlist are up and the
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import shutil
 import statistics
 import tempfile
@@ -54,6 +58,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=Path, help="working folder, kept (default: temporary)")
+    parser.add_argument("--obfuscate", action="store_true", help="random names, shuffled order")
     args = parser.parse_args()
     logger.setLevel(logging.WARNING)
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
@@ -61,6 +66,8 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-first-play-"))
     work.mkdir(parents=True, exist_ok=True)
     files = make_release(work / f"release-{args.size}", args.size, 50 * MIB, 0.05, SEGMENT)
+    if args.obfuscate:
+        files = obfuscated(files, work / f"obfuscated-{args.size}")
     articles = ReleaseArticles(files, SEGMENT)
     delay = args.connections * SEGMENT / (args.line_rate * 1e6)
     s3, objects = local_r2()
@@ -97,6 +104,19 @@ def main() -> int:
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if first <= target else 1
+
+
+def obfuscated(files: list[Path], folder: Path) -> list[Path]:
+    """The same files (hard links) under random hexadecimal names, in a shuffled order."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    order = random.Random(len(files)).sample(files, len(files))
+    hidden = []
+    for path in order:
+        target = folder / f"{random.getrandbits(64):016x}"
+        os.link(path, target)
+        hidden.append(target)
+    return hidden
 
 
 if __name__ == "__main__":
