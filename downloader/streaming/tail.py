@@ -2,17 +2,18 @@
 
 Done one after the other, time to ready is download + unpack + remux + upload, about twice the
 download alone (bench/README.md). Done here, the movie's verified bytes are read in order as they
-arrive (``watermark.py``), straight out of the volumes of a stored RAR5 set (``rar5_slices.py``) or from a
-plain video file, and piped into ffmpeg, which remuxes to MP4 with the index reserved at the front
-(``-moov_size``) instead of moved there at the end (``+faststart``), so every byte past the index is
-final once written and is uploaded while the download goes on (``growing_upload.py``).
+arrive (``watermark.py``, ``growing_files.py``), straight out of the volumes of a stored RAR5 set
+(``rar5_slices.py``) or from a plain video file, and piped into ffmpeg, which remuxes to MP4 with the
+index reserved at the front (``-moov_size``) instead of moved there at the end (``+faststart``), so
+every byte past the index is final once written and is uploaded while the download goes on
+(``growing_upload.py``).
 
 It is a fast path with a way out at every step. Streaming is only attempted for a Matroska movie that
 the ordinary path would remux, alone in a stored, unencrypted RAR5 set (or posted as a plain file),
 found from each file's first bytes whatever the release calls its files (``plan.py``); the engine is
 then told to fetch the movie's volumes in order, so the bytes the tail waits for come first. It is
-abandoned — ffmpeg killed, the multipart upload aborted, its files removed —
-the moment anything is off: an article missing or damaged (par2 must repair, so the bytes read so far
+abandoned — ffmpeg killed, the multipart upload aborted, its files removed — the moment anything is
+off: an article missing or damaged (par2 must repair, so the bytes read so far
 are not the final ones), a header that does not continue the set, a CRC that does not match, ffmpeg
 failing or finding its reserved index space too small. The pipeline then runs the sequential path as
 before. The upload is only completed after the pipeline has verified the download (QuickCheck).
@@ -20,7 +21,6 @@ before. The upload is only completed after the pipeline has verified the downloa
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import threading
@@ -36,23 +36,14 @@ from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
 from downloader.post.remux import parse_probe, plan, remux_arguments
 from downloader.post.subtitles import Subtitle
 from downloader.streaming import NotStreamable
+from downloader.streaming.growing_files import HEAD_BYTES, GrowingFiles
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.hls import HlsPublisher, hls_arguments
-from downloader.streaming.plan import Head, Source, moov_estimate, plan_source
-from downloader.streaming.rar5_slices import (
-    SIGNATURE,
-    NeedMore,
-    Slice,
-    check_next,
-    read_slice,
-    read_tail,
-)
+from downloader.streaming.plan import Source, moov_estimate, plan_source
+from downloader.streaming.rar5_slices import Slice, check_next, read_tail
 from downloader.streaming.watermark import StreamCancelled, Watermarks
 from downloader.uploader import MIB, Uploaded, Uploader, part_size_for
 from downloader.usenet.nzb import Nzb
-
-CHUNK = MIB
-HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -110,11 +101,7 @@ class StreamedTail:
         self._subtitle_folder = subtitle_folder
         self.subtitles: tuple[Subtitle, ...] = ()
         self._prioritise = prioritise
-        #: The first bytes of each data file, read once to plan and again for each volume's slice.
-        self._heads: dict[int, Head] = {}
-        #: Each file the reader has opened, kept open until it ends: the engine and verification
-        #: rename obfuscated files (to their yEnc, then their real names) while it still reads.
-        self._descriptors: dict[int, int] = {}
+        self._files = GrowingFiles(watch)
         self._planned = threading.Event()
 
     @property
@@ -209,13 +196,11 @@ class StreamedTail:
             self._plan_and_stream()
         finally:
             self._planned.set()
-            for descriptor in self._descriptors.values():
-                os.close(descriptor)
-            self._descriptors.clear()
+            self._files.close()
 
     def _plan_and_stream(self) -> None:
         try:
-            heads = [self._head(f.index) for f in self._nzb.files if not f.is_par2]
+            heads = [self._files.head(f.index) for f in self._nzb.files if not f.is_par2]
             self._planned.set()
             source = plan_source(heads)
         except StreamCancelled:
@@ -273,15 +258,15 @@ class StreamedTail:
             state = self._watch.wait(source.files[0], 0)
             while state.size is None and not state.done:
                 state = self._watch.wait(source.files[0], 0)
-            yield from self._range(source.files[0], 0, state.size or 0)
+            yield from self._files.range(source.files[0], 0, state.size or 0)
             return
         previous: Slice | None = None
         whole, total = 0, 0
         for number, index in enumerate(source.files):
-            current, volume_size = self._slice(index)
+            current, volume_size = self._files.slice(index)
             check_next(previous, current, volume_size, number)
             crc = 0
-            for chunk in self._range(index, current.data_offset, current.data_size):
+            for chunk in self._files.range(index, current.data_offset, current.data_size):
                 crc, whole = zlib.crc32(chunk, crc), zlib.crc32(chunk, whole)
                 total += len(chunk)
                 yield chunk
@@ -293,82 +278,11 @@ class StreamedTail:
             if current.crc is not None and whole != current.crc:
                 raise NotStreamable("the file does not match its CRC")
             end = current.data_offset + current.data_size
-            read_tail(b"".join(self._range(index, end, min(volume_size - end, HEAD_BYTES))))
+            read_tail(b"".join(self._files.range(index, end, min(volume_size - end, HEAD_BYTES))))
             if number != len(source.files) - 1 or total != current.file_size:
                 raise NotStreamable("the set holds more than the movie")
             return
         raise NotStreamable("the set ends before the movie does")
-
-    def _slice(self, index: int) -> tuple[Slice, int]:
-        """The volume's slice, from its headers."""
-        head = self._head(index)
-        try:
-            return read_slice(head.data), head.size
-        except NeedMore:
-            raise NotStreamable("a volume ends inside its headers") from None
-
-    def _head(self, index: int) -> Head:
-        """The file's first bytes once they are final: enough to sniff, and for a RAR5 volume all
-        of its headers (more is read while they continue past what was read)."""
-        if index in self._heads:
-            return self._heads[index]
-        wanted = HEAD_BYTES
-        state = self._watch.wait(index, 0)
-        while True:
-            if state.size is None:
-                if state.done:
-                    raise NotStreamable("a file of the release did not arrive")
-                state = self._watch.wait(index, 0)
-                continue
-            wanted = min(wanted, state.size)
-            if state.mark < wanted:  # planning never waits for a repair: it would wait forever
-                if state.done:
-                    raise NotStreamable("the first article of a file is missing or damaged")
-                state = self._watch.wait(index, wanted - 1)
-                continue
-            data = b"".join(self._range(index, 0, wanted))
-            if data.startswith(SIGNATURE) and wanted < state.size:
-                try:
-                    read_slice(data)
-                except NeedMore:
-                    wanted *= 4
-                    continue
-                except NotStreamable:
-                    pass  # plan_source says why, when it matters
-            self._heads[index] = Head(index, data, state.size)
-            return self._heads[index]
-
-    def _range(self, index: int, offset: int, length: int) -> Iterator[bytes]:
-        """Bytes ``[offset, offset + length)`` of the file, each as soon as it is final."""
-        position, end = offset, offset + length
-        while position < end:
-            state = self._watch.wait(index, position)
-            if state.mark <= position:
-                if state.done:
-                    raise NotStreamable("an article is missing or damaged; par2 must repair")
-                continue
-            upto = min(end, state.mark, position + CHUNK)
-            data = os.pread(self._open(index), upto - position, position)
-            if len(data) != upto - position:
-                raise NotStreamable("a downloaded file is shorter than its articles")
-            position = upto
-            yield data
-
-    def _open(self, index: int) -> int:
-        """The file's descriptor, opened once (its head is read while it downloads) and kept, so
-        renames do not matter. The engine may be renaming it right now, so look again briefly."""
-        if index in self._descriptors:
-            return self._descriptors[index]
-        for _ in range(100):
-            path = self._watch.wait(index, -1, timeout=0).path
-            try:
-                if path is not None:
-                    self._descriptors[index] = os.open(path, os.O_RDONLY)
-                    return self._descriptors[index]
-            except FileNotFoundError:
-                pass
-            time.sleep(0.02)
-        raise NotStreamable("a downloaded file disappeared")
 
     # -- ffmpeg --------------------------------------------------------------------------------
 
