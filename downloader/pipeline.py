@@ -78,6 +78,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
     workdir = Path(tempfile.mkdtemp(prefix=f"{message.job_id}-", dir=context.work_root))
     tail: StreamedTail | None = None
     hls: HlsPublisher | None = None
+    passwords: list[str] = []
     ready = False
     try:
         nzb = _choose_release(message, context, reporter)
@@ -117,6 +118,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 original_language=message.original_language,
                 subtitle_folder=workdir / "stream-subtitles",
                 prioritise=engine.prioritise,
+                on_password=lambda why: _stop_for_password(engine, passwords, why),
             )
         result = _download(engine, nzb, downloads, watch, tail, release_progress)
         record_job_event(
@@ -176,6 +178,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
     except (NzbError, IndexerError) as exc:
         raise JobFailed(f"could not get the release's NZB: {exc}", "indexer") from None
     except DownloadError as exc:
+        if passwords:  # the tail saw it in a file's first bytes and stopped the download
+            raise JobFailed(f"password-protected archive ({passwords[0]})", "password") from None
         raise JobFailed(f"download failed: {exc}", "usenet") from None
     except UnpackError as exc:
         raise JobFailed(str(exc), exc.error_class) from None
@@ -291,6 +295,12 @@ def _download(
     downloaded = engine.download(wanted, folder, watch=watch)
     progress.next_run()
     return downloaded
+
+
+def _stop_for_password(engine: Engine, passwords: list[str], why: str) -> None:
+    """A file's head shows an encrypted archive: no reason to download the rest."""
+    passwords.append(why)
+    engine.cancel(why)
 
 
 def _stream_upload(

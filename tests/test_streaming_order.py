@@ -20,7 +20,8 @@ import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
-from downloader.pipeline import TaskContext
+from downloader.errors import JobFailed
+from downloader.pipeline import TaskContext, run
 from downloader.streaming import NotStreamable
 from downloader.streaming.plan import Head, plan_source
 from downloader.streaming.tail import StreamOptions
@@ -30,7 +31,9 @@ from downloader.usenet.scheduler import Scheduler, ServerState
 from downloader.usenet.servers import parse_server
 from sandbox.nntp_server import NntpTestServer
 from sandbox.posting import make_release
-from tests.test_streaming import packets, ready_movie
+from tests.conftest import R2_BUCKET
+from tests.test_pipeline import context_for, start_job
+from tests.test_streaming import RAR, packets, ready_movie
 from tests.test_streaming import sequential as sequential
 from tests.test_streaming import stored_set as stored_set
 
@@ -151,3 +154,36 @@ def test_the_plan_goes_by_the_bytes_and_steps_aside_when_it_cannot_be_sure(
     mp4 = (20).to_bytes(4, "big") + b"ftypisom" + bytes(total)
     with pytest.raises(NotStreamable, match="not a Matroska"):
         plan_source([head_of(0, mp4)])
+
+
+@pytest.mark.parametrize(
+    ("fixture", "why"),
+    [("rar5-hpsw.rar", "its headers are encrypted"), ("rar5-psw.rar", "its file is encrypted")],
+)
+def test_an_obfuscated_password_protected_release_fails_as_soon_as_its_heads_arrive(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    fixture: str,
+    why: str,
+) -> None:
+    """No name says which file is the first volume, so it cannot be fetched alone first; its
+    head, fetched before the rest, shows the password and the download stops there."""
+    padding = {f"{n:08x}": random.Random(n).randbytes(1_000_000) for n in range(4)}
+    files, _ = obfuscated({"Movie.2024.rar": (RAR / fixture).read_bytes(), **padding})
+    release = make_release(files, segment_size=100_000)
+    context = context_for(release, s3, tmp_path, servers, delay=0.05)
+    context.servers = [parse_server(servers[-1].url(connections=1))]
+    context.engine_options = EngineOptions(pipeline=2)
+    message, reporter = start_job(store)
+
+    with pytest.raises(JobFailed) as failed:
+        run(message, context, reporter)
+
+    assert failed.value.error_class == "password"
+    assert str(failed.value) == f"password-protected archive ({why})"
+    asked = sum(servers[-1].stats.bodies.values())
+    assert asked <= len(files) + 4 < len(release.articles) / 2  # the heads, and a few more
+    assert s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", []) == []
+    assert list((tmp_path / "work").iterdir()) == []

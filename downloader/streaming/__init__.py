@@ -11,3 +11,8 @@ writes them and ``tail`` ties them together. Any doubt raises
 class NotStreamable(Exception):
     """This release (or this moment of its download) cannot be streamed; the message says why and
     the pipeline falls back to downloading, verifying, unpacking and remuxing one after the other."""
+
+
+class PasswordProtected(NotStreamable):
+    """The release's archive is encrypted (its headers or its file): no one can unpack it without
+    a password we do not have, so the job fails at once rather than after the whole download."""

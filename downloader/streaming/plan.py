@@ -18,7 +18,7 @@ from pathlib import PurePath
 from typing import Any
 
 from downloader.post.sniff import Kind, sniff_bytes
-from downloader.streaming import NotStreamable
+from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.rar5_slices import Slice, read_slice
 
 #: Index bytes reserved per sample (stsz 4, ctts 8, stco/stsc per chunk…: about twice the need).
@@ -47,15 +47,23 @@ class Head:
 
 
 def plan_source(heads: Sequence[Head]) -> Source:
-    """Where the movie is, if the release is one the tail can read; else ``NotStreamable``."""
+    """Where the movie is, if the release is one the tail can read; else ``NotStreamable``, or
+    ``PasswordProtected`` as soon as any head shows an encrypted archive (as ``refuse_passwords``
+    would after the download)."""
     sets: dict[tuple[str, int], list[tuple[Slice, Head]]] = {}
     videos: list[Head] = []
     unreadable: list[tuple[NotStreamable, Head]] = []  # archives the tail cannot read
     for head in heads:
         sniffed = sniff_bytes(head.data)
+        if sniffed.encrypted or (sniffed.rar is not None and sniffed.rar.encrypted_headers):
+            raise PasswordProtected(
+                "its headers are encrypted" if sniffed.rar else "its first entry is encrypted"
+            )
         if sniffed.kind is Kind.RAR:
             try:
                 piece = read_slice(head.data)
+            except PasswordProtected:
+                raise
             except NotStreamable as exc:
                 unreadable.append((exc, head))
                 continue

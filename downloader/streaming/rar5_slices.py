@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 
 from downloader.post.sniff import RAR5_SIGNATURE, Rar5Header, Truncated, rar5_header, read_vint
-from downloader.streaming import NotStreamable
+from downloader.streaming import NotStreamable, PasswordProtected
 
 SIGNATURE = RAR5_SIGNATURE
 _MAIN, _FILE, _SERVICE, _ENCRYPTION, _END = 1, 2, 3, 4, 5
@@ -102,7 +102,7 @@ def read_slice(head: bytes) -> Slice:
             header.fields,
         )
         if kind == _ENCRYPTION:
-            raise NotStreamable("encrypted archive headers")
+            raise PasswordProtected("its headers are encrypted")
         if kind == _MAIN:
             main_flags, pos = _vint(head, pos)
             if main_flags & _HAS_VOLUME_NUMBER:
@@ -131,8 +131,6 @@ def _file_slice(
         (crc,) = struct.unpack_from("<I", head, pos)
         pos += 4
     compression, pos = _vint(head, pos)
-    if (compression >> 7) & 0x07:
-        raise NotStreamable("compressed archive")
     _host, pos = _vint(head, pos)
     name_length, pos = _vint(head, pos)
     name = head[pos : pos + name_length].decode("utf-8", "replace")
@@ -144,8 +142,10 @@ def _file_slice(
         record_size, body = _vint(head, record_at)
         record_type, _ = _vint(head, body)
         if record_type == _EXTRA_ENCRYPTION:
-            raise NotStreamable("encrypted file")
+            raise PasswordProtected("its file is encrypted")
         record_at = body + record_size
+    if (compression >> 7) & 0x07:  # after the encryption check: a password says more
+        raise NotStreamable("compressed archive")
     return Slice(
         name=name,
         file_size=file_size,

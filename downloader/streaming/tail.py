@@ -35,7 +35,7 @@ from downloader.post import subtitles
 from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
 from downloader.post.remux import parse_probe, plan, remux_arguments
 from downloader.post.subtitles import Subtitle
-from downloader.streaming import NotStreamable
+from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.growing_files import HEAD_BYTES, GrowingFiles
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.hls import HlsPublisher, hls_arguments
@@ -78,9 +78,11 @@ class StreamedTail:
         original_language: str | None = None,
         subtitle_folder: Path | None = None,
         prioritise: Callable[[Sequence[int]], None] | None = None,
+        on_password: Callable[[str], None] | None = None,
     ) -> None:
         """``hls``: also write HLS segments and publish them while the movie downloads.
-        ``prioritise``: told the movie's files in order once they are known (``Engine.prioritise``)."""
+        ``prioritise``: told the movie's files in order once they are known (``Engine.prioritise``);
+        ``on_password``: told why when a file's head shows an encrypted archive."""
         self._nzb, self._watch, self._uploader = nzb, watch, uploader
         self._hls = hls
         self._key, self._metadata, self._folder, self._options = key, metadata, folder, options
@@ -101,6 +103,7 @@ class StreamedTail:
         self._subtitle_folder = subtitle_folder
         self.subtitles: tuple[Subtitle, ...] = ()
         self._prioritise = prioritise
+        self._on_password = on_password
         self._files = GrowingFiles(watch)
         self._planned = threading.Event()
 
@@ -207,6 +210,8 @@ class StreamedTail:
             return
         except NotStreamable as exc:
             self._not_attempted(str(exc))
+            if isinstance(exc, PasswordProtected) and self._on_password is not None:
+                self._on_password(str(exc))
             return
         except Exception as exc:  # a bug must cost the fast path, never the job
             logger.exception("streaming tail crashed while planning")

@@ -98,7 +98,17 @@ class Engine:
         self.seconds = 0.0
         self._order: tuple[int, ...] = ()
         self._scheduler: Scheduler | None = None
+        self._cancelled: str | None = None
         self._lock = threading.Lock()
+
+    def cancel(self, reason: str) -> None:
+        """Stop the download running now, and refuse later ones, with ``DownloadError(reason)``:
+        the job cannot succeed (a password seen in a file's first bytes). Safe from any thread."""
+        with self._lock:
+            self._cancelled = reason
+            scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.abort(reason)
 
     def prioritise(self, order: Sequence[int]) -> None:
         """Fetch these NZB files first, in this order (the rest after), in the download running
@@ -119,6 +129,8 @@ class Engine:
         for server in self.servers:
             server.limit = server.config.connections
         with self._lock:
+            if self._cancelled is not None:
+                raise DownloadError(self._cancelled)
             scheduler = Scheduler(files, self.servers, retries=self.options.retries)
             scheduler.prioritise(self._order)
             self._scheduler = scheduler

@@ -216,4 +216,5 @@ def test_an_encrypted_zip_is_password_from_its_first_bytes(task: Task) -> None:
     encrypted = (RAR_FIXTURES.parent / "archives" / "zip-aes.zip").read_bytes()
     task.serve(make_release({uuid.uuid4().hex: encrypted}, obfuscate=True))
     message, error_class = failed_job(task)
-    assert (error_class, message) == ("password", "password-protected archive")
+    assert error_class == "password"
+    assert message.startswith("password-protected archive")
