@@ -10,10 +10,11 @@ final once written and is uploaded while the download goes on (``growing_upload.
 It is a fast path with a way out at every step. Streaming is only attempted for a Matroska movie that
 the ordinary path would remux, alone in a stored, unencrypted RAR5 set named in order (or posted as
 a plain file), and it is abandoned — ffmpeg killed, the multipart upload aborted, its files removed —
-the moment anything is off: an article missing or damaged (par2 must repair, so the bytes read so far
-are not the final ones), a header that does not continue the set, a CRC that does not match, ffmpeg
-failing or finding its reserved index space too small. The pipeline then runs the sequential path as
-before. The upload is only completed after the pipeline has verified the download (QuickCheck).
+the moment anything is off: a header that does not continue the set, a CRC that does not match,
+ffmpeg failing or finding its reserved index space too small, a repair that changed bytes already
+streamed (``resume.py``). The pipeline then runs the sequential path as before. At a missing or
+damaged article the reader waits for par2's repair and reads on from the repaired file. The upload is
+only completed after the pipeline has verified (QuickCheck) or repaired the download.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class StreamedTail:
         #: which goes when the tail is done), and the subtitles with their files once finished.
         self._subtitle_folder = subtitle_folder
         self.subtitles: tuple[Subtitle, ...] = ()
+        #: How long the reader waited at gaps for par2's repair (logs, tests).
+        self.gap_seconds = 0.0
 
     @property
     def active(self) -> bool:
@@ -159,7 +162,8 @@ class StreamedTail:
         self._closed = True
         self._upload.close()
         shutil.rmtree(self._folder, ignore_errors=True)
-        self._outcome(f"streamed ({self._upload.early} of {len(parts)} parts early)")
+        gap = f", {self.gap_seconds:.1f} s at a gap" if self.gap_seconds else ""
+        self._outcome(f"streamed ({self._upload.early} of {len(parts)} parts early{gap})")
         return Uploaded(self._key, size, "video/mp4", len(parts), time.monotonic() - self._started)
 
     def abort(self, reason: str) -> None:
@@ -263,18 +267,29 @@ class StreamedTail:
                 wanted *= 4
 
     def _range(self, index: int, offset: int, length: int) -> Iterator[bytes]:
-        """Bytes ``[offset, offset + length)`` of the file, each as soon as it is final."""
+        """Bytes ``[offset, offset + length)`` of the file, each as soon as it is final. At a gap
+        it waits for the repaired file (``Watermarks.final``) and reads on from that one."""
         position, end = offset, offset + length
         descriptor: int | None = None
+        version, gap = 0, 0.0
         try:
             while position < end:
                 state = self._watch.wait(index, position)
                 if state.mark <= position:
-                    if state.done:
-                        raise NotStreamable("an article is missing or damaged; par2 must repair")
+                    if state.complete:
+                        raise NotStreamable("a downloaded file is shorter than its headers say")
+                    if state.over:
+                        raise NotStreamable("an article is missing or damaged and was not repaired")
+                    gap = gap or (time.monotonic() if state.done else 0.0)
                     continue
+                if gap:
+                    self.gap_seconds += time.monotonic() - gap
+                    gap = 0.0
+                if descriptor is not None and state.version != version:  # repaired: a new file
+                    os.close(descriptor)
+                    descriptor = None
                 if descriptor is None:
-                    descriptor = self._open(index)
+                    descriptor, version = self._open(index), state.version
                 upto = min(end, state.mark, position + CHUNK)
                 data = os.pread(descriptor, upto - position, position)
                 if len(data) != upto - position:
