@@ -358,3 +358,38 @@ def test_files_are_found_again_after_the_repair_by_their_bytes(tmp_path: Path) -
     assert after_repair(Watermarks(), downloaded, [intact, damaged]) == (
         "no repaired file holds the bytes already streamed"  # par2 vouched for no new file
     )
+
+
+def test_a_reader_at_a_gap_waits_for_the_repaired_file_or_the_end(tmp_path: Path) -> None:
+    """Settled with a gap, a file keeps its reader waiting (no busy loop, no give-up) until par2's
+    repaired file is final; with no repair coming, ``over`` (and ``cancel``) end the wait."""
+    outcomes: list[FileMark] = []
+
+    def waiting_reader(watch: Watermarks) -> threading.Thread:
+        watch.opened(0, tmp_path / "a")
+        watch.arrived(0, 0, 300, 400)
+        watch.settled(0, tmp_path / "a", complete=False)
+        reader = threading.Thread(target=lambda: outcomes.append(watch.wait(0, 300, timeout=60)))
+        reader.start()
+        time.sleep(0.2)
+        assert outcomes == []  # still waiting at the gap
+        return reader
+
+    repaired = Watermarks()
+    reader = waiting_reader(repaired)
+    repaired.final(0, tmp_path / "a.repaired", 400)
+    reader.join(10)
+    state = outcomes.pop()
+    assert (state.mark, state.complete, state.path, state.version) == (
+        400,
+        True,
+        tmp_path / "a.repaired",
+        1,
+    )
+
+    unrepaired = Watermarks()
+    reader = waiting_reader(unrepaired)
+    unrepaired.over()
+    reader.join(10)
+    state = outcomes.pop()
+    assert (state.mark, state.complete, state.over) == (300, False, True)
