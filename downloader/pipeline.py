@@ -43,6 +43,7 @@ from downloader.post.unpack import UnpackError, main_video, unpack_release
 from downloader.reporter import JobReporter, JobTakenAway
 from downloader.streaming import NotStreamable
 from downloader.streaming.hls import HlsPublisher
+from downloader.streaming.resume import Downloaded, after_repair, before_repair
 from downloader.streaming.tail import StreamedTail, StreamOptions
 from downloader.streaming.watermark import Watermarks
 from downloader.uploader import Uploaded, Uploader
@@ -130,10 +131,13 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             tail.wait_planned()  # it holds every file open before verification renames them
         with reporter.keeping_alive():  # par2, unpacking, ffmpeg and the upload can run long
             refuse_passwords([f.path for f in result.files if f.path.exists()])
+            downloaded = before_repair(watch) if tail is not None and tail.active else {}
             files, intact = ensure_intact(engine, nzb, result, downloads)
             reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
             reporter.preparing()
-            uploaded = _stream_upload(tail, intact, reporter.beat)
+            if not intact and not _read_on(tail, watch, downloaded, files):
+                context.uploader.remove_prefix(hls_object_prefix(message.job_id))
+            uploaded = _stream_upload(tail, reporter.beat)
             media = tail.media if uploaded is not None and tail is not None else {}
             found = tail.subtitles if uploaded is not None and tail is not None else ()
             loose = files
@@ -303,15 +307,28 @@ def _stop_for_password(engine: Engine, passwords: list[str], why: str) -> None:
     engine.cancel(why)
 
 
-def _stream_upload(
-    tail: StreamedTail | None, intact: bool, beat: Callable[[], object]
-) -> Uploaded | None:
-    """The streamed upload, completed now that the download is verified; None when there is none
-    (not attempted, abandoned, or par2 had to repair, so the bytes streamed were not final)."""
+def _read_on(
+    tail: StreamedTail | None,
+    watch: Watermarks,
+    downloaded: dict[int, Downloaded],
+    files: Sequence[Path],
+) -> bool:
+    """After a repair: tell the tail where the repaired files are, so it reads on past the gap, and
+    whether it may. When it may not, the bytes it streamed are not vouched for as the repaired
+    movie's: it is abandoned, and the HLS it published (the caller removes it) must not stay up."""
     if tail is None or not tail.active:
-        return None
-    if not intact:
-        tail.abort("par2 had to verify or repair the download")
+        return True
+    refused = after_repair(watch, downloaded, files)
+    if refused is None:
+        return True
+    tail.abort(f"par2 repaired the download, but {refused}")
+    return False
+
+
+def _stream_upload(tail: StreamedTail | None, beat: Callable[[], object]) -> Uploaded | None:
+    """The streamed upload, completed now that the download is verified or repaired; None when
+    there is none (not attempted or abandoned)."""
+    if tail is None or not tail.active:
         return None
     try:
         return tail.finish(beat)

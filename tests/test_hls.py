@@ -52,10 +52,16 @@ def hls_objects(s3: S3Client, job_id: str) -> dict[str, bytes]:
 
 
 def recorded_context(
-    files: dict[str, bytes], s3: S3Client, tmp_path: Path, servers: list[NntpTestServer]
+    files: dict[str, bytes],
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    **knobs: object,
 ) -> tuple[TaskContext, list[tuple[str, bytes]]]:
-    """A streaming job's context whose HLS uploads are recorded (name, body) as they are sent."""
-    context = context_for(make_release(files, segment_size=SEGMENT), s3, tmp_path, servers)
+    """A streaming job's context whose HLS uploads are recorded (name, body) as they are sent;
+    ``knobs`` are the NNTP test server's faults."""
+    release = make_release(files, segment_size=SEGMENT)
+    context = context_for(release, s3, tmp_path, servers, **knobs)
     context.streaming = StreamOptions(part_size=MIN_PART, hls_segment_seconds=1)
     sent: list[tuple[str, bytes]] = []
     put = context.uploader.put

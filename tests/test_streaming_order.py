@@ -156,6 +156,30 @@ def test_the_plan_goes_by_the_bytes_and_steps_aside_when_it_cannot_be_sure(
         plan_source([head_of(0, mp4)])
 
 
+def test_a_volume_whose_head_is_missing_takes_the_one_place_left_for_it(
+    stored_set: dict[str, bytes],
+) -> None:
+    """par2 repairs it after the download; planning cannot wait for that, so it places the file."""
+    volumes = [stored_set[name] for name in sorted(stored_set) if name.endswith(".rar")]
+    assert len(volumes) >= 4
+    heads = [head_of(i, data) for i, data in enumerate(volumes)]
+    heads[2] = Head(2, b"", len(volumes[2]))  # volume 3's first article did not arrive
+    files = list(reversed(heads))  # files come in any order; the bytes say where each goes
+    assert plan_source(files).files == tuple(range(len(volumes)))
+
+    last = len(volumes) - 1
+    heads = [head_of(i, d) for i, d in enumerate(volumes)]
+    heads[last] = Head(last, b"", len(volumes[last]))  # the last one: the set goes on past 2…
+    assert plan_source(heads).files == tuple(range(len(volumes)))
+
+    heads[1] = Head(1, b"", len(volumes[1]))  # two headless files: which goes where?
+    with pytest.raises(NotStreamable, match="numbered"):
+        plan_source(heads)
+    sample = b"\x1a\x45\xdf\xa3" + bytes(1000)
+    with pytest.raises(NotStreamable, match="first article"):
+        plan_source([head_of(0, sample), Head(1, b"", 10**9)])
+
+
 @pytest.mark.parametrize(
     ("fixture", "why"),
     [("rar5-hpsw.rar", "its headers are encrypted"), ("rar5-psw.rar", "its file is encrypted")],

@@ -2,8 +2,9 @@
 
 ``plan`` decides from the files' first bytes whether a release can take the tail, ``rar5_slices``
 reads a stored RAR5 set's movie straight out of its volumes, ``watermark`` says how far each file is
-final, ``growing_files`` reads only those bytes, ``growing_upload`` sends the MP4's parts as ffmpeg
-writes them and ``tail`` ties them together. Any doubt raises
+final, ``growing_files`` reads only those bytes, ``resume`` finds the files again after par2's
+repair so the tail reads on past a gap, ``growing_upload`` sends the MP4's parts as ffmpeg writes
+them and ``tail`` ties them together. Any doubt raises
 ``NotStreamable`` and the pipeline takes the sequential path (``downloader.post``).
 """
 

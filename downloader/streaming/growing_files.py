@@ -5,7 +5,8 @@ streaming tail reads through this: ``range`` yields a file's bytes as soon as th
 ``head`` its first bytes (enough to tell what it is; for a RAR5 volume all of its headers), and
 ``slice`` a stored volume's piece of the movie. Each file is opened once and kept open until
 ``close``: the engine and then verification rename obfuscated files (to their yEnc names, then the
-names par2 knows) while the tail is still reading them.
+names par2 knows) while the tail is still reading them. A repaired file (par2 writes a new one) comes
+with a new watermark ``version`` and is opened anew.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ class GrowingFiles:
         self._watch = watch
         #: The first bytes of each file, read once to plan and again for each volume's slice.
         self._heads: dict[int, Head] = {}
-        self._descriptors: dict[int, int] = {}
+        #: index → (the watermark's version when opened, descriptor).
+        self._descriptors: dict[int, tuple[int, int]] = {}
+        #: How long reads waited at gaps for par2's repair (logs, tests).
+        self.gap_seconds = 0.0
 
     def close(self) -> None:
-        for descriptor in self._descriptors.values():
+        for _version, descriptor in self._descriptors.values():
             os.close(descriptor)
         self._descriptors.clear()
 
@@ -45,26 +49,35 @@ class GrowingFiles:
         except NeedMore:
             raise NotStreamable("a volume ends inside its headers") from None
 
-    def head(self, index: int) -> Head:
+    def head(self, index: int, missing_size: int | None = None) -> Head:
         """The file's first bytes once they are final: enough to sniff, and for a RAR5 volume all
-        of its headers (more is read while they continue past what was read)."""
+        of its headers (more is read while they continue past what was read).
+
+        Planning passes ``missing_size`` (the NZB's size for the file): planning never waits for
+        a repair (par2 runs only once the download is over, so it would wait forever), so a file
+        that settled without its first bytes comes back as a missing ``Head`` of that size. The
+        reader passes nothing when it reaches the volume, and waits for the repaired file."""
         if index in self._heads:
             return self._heads[index]
         wanted = HEAD_BYTES
         state = self._watch.wait(index, 0)
         while True:
             if state.size is None:
-                if state.done:
+                if state.done and missing_size is not None:
+                    return Head(index, b"", missing_size)
+                if state.over:
                     raise NotStreamable("a file of the release did not arrive")
                 state = self._watch.wait(index, 0)
                 continue
             size = state.size
             wanted = min(wanted, size)
-            if state.mark < wanted:  # planning never waits for a repair: it would wait forever
-                if state.done:
-                    raise NotStreamable("the first article of a file is missing or damaged")
-                state = self._watch.wait(index, wanted - 1)
-                continue
+            if state.mark < wanted:
+                if state.done and missing_size is not None:
+                    return Head(index, b"", missing_size)
+                if not state.done:
+                    state = self._watch.wait(index, wanted - 1)
+                    continue
+                # the reader: ``range`` waits for the repaired file, or says it never came
             data = b"".join(self.range(index, 0, wanted))
             if data.startswith(SIGNATURE) and wanted < size:
                 try:
@@ -78,33 +91,48 @@ class GrowingFiles:
             return self._heads[index]
 
     def range(self, index: int, offset: int, length: int) -> Iterator[bytes]:
-        """Bytes ``[offset, offset + length)`` of the file, each as soon as it is final."""
+        """Bytes ``[offset, offset + length)`` of the file, each as soon as it is final. At a gap
+        it waits for the repaired file (``Watermarks.final``) and reads on from that one."""
         position, end = offset, offset + length
+        gap = 0.0
         while position < end:
             state = self._watch.wait(index, position)
             if state.mark <= position:
-                if state.done:
-                    raise NotStreamable("an article is missing or damaged; par2 must repair")
+                if state.complete:
+                    raise NotStreamable("a downloaded file is shorter than its headers say")
+                if state.over:
+                    raise NotStreamable("an article is missing or damaged and was not repaired")
+                gap = gap or (time.monotonic() if state.done else 0.0)
                 continue
+            if gap:
+                self.gap_seconds += time.monotonic() - gap
+                gap = 0.0
             upto = min(end, state.mark, position + CHUNK)
-            data = os.pread(self._open(index), upto - position, position)
+            data = os.pread(self._open(index, state.version), upto - position, position)
             if len(data) != upto - position:
                 raise NotStreamable("a downloaded file is shorter than its articles")
             position = upto
             yield data
 
-    def _open(self, index: int) -> int:
+    def _open(self, index: int, version: int) -> int:
         """The file's descriptor, opened once (its head is read while it downloads) and kept, so
-        renames do not matter. The engine may be renaming it right now, so look again briefly."""
-        if index in self._descriptors:
-            return self._descriptors[index]
+        renames do not matter; a new ``version`` (par2 wrote a repaired file) is opened anew. The
+        engine may be renaming it right now, so look again briefly."""
+        held = self._descriptors.get(index)
+        if held is not None and held[0] == version:
+            return held[1]
         for _ in range(100):
             path = self._watch.wait(index, -1, timeout=0).path
             try:
                 if path is not None:
-                    self._descriptors[index] = os.open(path, os.O_RDONLY)
-                    return self._descriptors[index]
+                    descriptor = os.open(path, os.O_RDONLY)
+                    break
             except FileNotFoundError:
                 pass
             time.sleep(0.02)
-        raise NotStreamable("a downloaded file disappeared")
+        else:
+            raise NotStreamable("a downloaded file disappeared")
+        if held is not None:
+            os.close(held[1])
+        self._descriptors[index] = (version, descriptor)
+        return descriptor

@@ -6,9 +6,11 @@ temporary names renamed when complete (``temp_file``), so a segment named in the
 whole. The publisher follows that playlist: every file it names that is not up yet is uploaded under
 ``movies/{job_id}/hls/``, and only then the playlist itself, so a player never sees a name before
 its bytes. The segments come from the tail's bytes, which are the posted bytes (each article's yEnc
-CRC checked) read strictly in order up to the first gap: where an article is missing the tail stops,
-and so does publishing — what is up stays correct. ffmpeg ends the playlist (``#EXT-X-ENDLIST``)
-when the movie is complete; ``finish`` publishes that last state.
+CRC checked) read strictly in order up to the first gap: where an article is missing the tail waits,
+and so does publishing — what is up stays correct — until par2 has repaired the file and the tail
+reads on from the repaired bytes (``resume.py``, which also checks that the bytes already streamed
+are the repaired file's; if not, the pipeline removes what was published). ffmpeg ends the playlist
+(``#EXT-X-ENDLIST``) when the movie is complete; ``finish`` publishes that last state.
 
 HLS is an extra: a failed upload stops publishing (logged) and never fails the job or delays it.
 """

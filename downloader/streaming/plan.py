@@ -39,21 +39,30 @@ class Source:
 
 @dataclass(frozen=True)
 class Head:
-    """A data file's first bytes (for a RAR5 volume: all of its headers) and its decoded size."""
+    """A data file's first bytes (for a RAR5 volume: all of its headers) and its decoded size.
+    A file whose first article is missing or damaged has no ``data`` and the NZB's size."""
 
     index: int
     data: bytes
     size: int
 
+    @property
+    def missing(self) -> bool:
+        return not self.data
+
 
 def plan_source(heads: Sequence[Head]) -> Source:
     """Where the movie is, if the release is one the tail can read; else ``NotStreamable``, or
     ``PasswordProtected`` as soon as any head shows an encrypted archive (as ``refuse_passwords``
-    would after the download)."""
+    would after the download). A file without its head (par2 will repair it) takes the one place
+    it can have in the set: its only missing volume number, or the end of a set that goes on."""
     sets: dict[tuple[str, int], list[tuple[Slice, Head]]] = {}
     videos: list[Head] = []
     unreadable: list[tuple[NotStreamable, Head]] = []  # archives the tail cannot read
+    unknown = [head for head in heads if head.missing]
     for head in heads:
+        if head.missing:
+            continue
         sniffed = sniff_bytes(head.data)
         if sniffed.encrypted or (sniffed.rar is not None and sniffed.rar.encrypted_headers):
             raise PasswordProtected(
@@ -87,21 +96,33 @@ def plan_source(heads: Sequence[Head]) -> Source:
     if any(other >= RIVAL_SHARE * size for other, _, _ in movies[1:]):
         raise NotStreamable("more than one file that could be the movie")
     if video is not None:
+        if unknown:  # it could be the movie's first piece, or another movie
+            raise NotStreamable("the first article of a file is missing or damaged")
         if sniff_bytes(video.data).kind is not Kind.MATROSKA:
             raise NotStreamable("the movie is not a Matroska file")
         return Source((video.index,), rar=False)
     assert key is not None
-    return _volumes(sets[key])
+    return _volumes(sets[key], unknown)
 
 
-def _volumes(pieces: list[tuple[Slice, Head]]) -> Source:
-    """The set's files in volume order, when its headers number them 0, 1, 2… with none missing."""
+def _volumes(pieces: list[tuple[Slice, Head]], unknown: Sequence[Head]) -> Source:
+    """The set's files in volume order, when its headers number them 0, 1, 2… with none missing,
+    or with one missing where the one file without a head can go (its headers are checked when the
+    reader gets there, after par2's repair)."""
     pieces.sort(key=lambda item: item[0].volume_number)
-    if [piece.volume_number for piece, _ in pieces] != list(range(len(pieces))):
-        raise NotStreamable("the RAR set's volumes are not numbered 1 to n")
+    numbers = [piece.volume_number for piece, _ in pieces]
+    if len(set(numbers)) != len(numbers):
+        raise NotStreamable("two volumes of the RAR set say they are the same one")
+    holes = sorted(set(range(numbers[-1] + 1)) - set(numbers))
+    places = holes + ([numbers[-1] + 1] if pieces[-1][0].split_after and unknown else [])
+    files = {number: head.index for number, (_, head) in zip(numbers, pieces, strict=True)}
+    if holes or (unknown and len(places) == 1):
+        if len(places) != 1 or len(unknown) != 1:
+            raise NotStreamable("the RAR set's volumes are not numbered 1 to n")
+        files[places[0]] = unknown[0].index
     if PurePath(pieces[0][0].name).suffix.lower() not in (".mkv", ".webm"):
         raise NotStreamable("the archive holds no Matroska video")
-    return Source(tuple(head.index for _, head in pieces), rar=True)
+    return Source(tuple(files[number] for number in sorted(files)), rar=True)
 
 
 def moov_estimate(data: dict[str, Any]) -> int:

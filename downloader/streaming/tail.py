@@ -13,10 +13,11 @@ the ordinary path would remux, alone in a stored, unencrypted RAR5 set (or poste
 found from each file's first bytes whatever the release calls its files (``plan.py``); the engine is
 then told to fetch the movie's volumes in order, so the bytes the tail waits for come first. It is
 abandoned — ffmpeg killed, the multipart upload aborted, its files removed — the moment anything is
-off: an article missing or damaged (par2 must repair, so the bytes read so far
-are not the final ones), a header that does not continue the set, a CRC that does not match, ffmpeg
-failing or finding its reserved index space too small. The pipeline then runs the sequential path as
-before. The upload is only completed after the pipeline has verified the download (QuickCheck).
+off: a header that does not continue the set, a CRC that does not match, ffmpeg failing or finding
+its reserved index space too small, a repair that changed bytes already streamed (``resume.py``).
+The pipeline then runs the sequential path as before. At a missing or damaged article the reader
+waits for par2's repair and reads on from the repaired file. The upload is only completed after the
+pipeline has verified (QuickCheck) or repaired the download.
 """
 
 from __future__ import annotations
@@ -168,7 +169,9 @@ class StreamedTail:
         self._closed = True
         self._upload.close()
         shutil.rmtree(self._folder, ignore_errors=True)
-        self._outcome(f"streamed ({self._upload.early} of {len(parts)} parts early)")
+        waited = self._files.gap_seconds  # at gaps, for par2's repair
+        gap = f", {waited:.1f} s at a gap" if waited else ""
+        self._outcome(f"streamed ({self._upload.early} of {len(parts)} parts early{gap})")
         return Uploaded(self._key, size, "video/mp4", len(parts), time.monotonic() - self._started)
 
     def abort(self, reason: str) -> None:
@@ -203,7 +206,11 @@ class StreamedTail:
 
     def _plan_and_stream(self) -> None:
         try:
-            heads = [self._files.head(f.index) for f in self._nzb.files if not f.is_par2]
+            heads = [
+                self._files.head(f.index, missing_size=f.bytes)
+                for f in self._nzb.files
+                if not f.is_par2
+            ]
             self._planned.set()
             source = plan_source(heads)
         except StreamCancelled:
