@@ -180,7 +180,7 @@ def decoded_seconds(path: Path) -> float:
     return duration
 
 
-@pytest.mark.parametrize("kind", ["rar", "mkv"])
+@pytest.mark.parametrize("kind", ["rar", "mkv", "rar-head"])
 def test_after_a_missing_article_is_repaired_the_stream_goes_on_to_the_end(
     store: JobStore,
     s3: S3Client,
@@ -190,11 +190,15 @@ def test_after_a_missing_article_is_repaired_the_stream_goes_on_to_the_end(
     monkeypatch: pytest.MonkeyPatch,
     kind: str,
 ) -> None:
-    files = releases[kind]
+    files = releases[kind.removesuffix("-head")]
     _, ids = movie_articles(files)
     third = ids(2) if kind == "rar" else ids(0)[len(ids(0)) // 2 :]  # past ffprobe's first 4 MiB
+    missing = third[len(third) // 2]
+    if kind == "rar-head":  # volume 3's first article: its headers come only with the repair
+        missing = ids(2)[0]
+        assert missing not in sample_ids(parse_nzb(make_release(files, segment_size=SEGMENT).nzb))
     watched, failure = watch_with_a_gap(
-        store, s3, tmp_path, servers, files, monkeypatch, missing={third[len(third) // 2]}
+        store, s3, tmp_path, servers, files, monkeypatch, missing={missing}
     )
     assert failure is None
 
@@ -207,7 +211,10 @@ def test_after_a_missing_article_is_repaired_the_stream_goes_on_to_the_end(
     assert set(early_names) <= set(watched.before)
     # Then the whole movie, by the streamed path.
     assert len(watched.outcomes) == 1
-    assert re.fullmatch(r"streamed \(.*, [0-9.]+ s at a gap\)", watched.outcomes[0])
+    # (planning sees the headless file settle first, so the repair may come before the reader
+    # gets to volume 3: it does not always wait there)
+    gap = r"(, [0-9.]+ s at a gap)?" if kind == "rar-head" else r", [0-9.]+ s at a gap"
+    assert re.fullmatch(rf"streamed \(.*{gap}\)", watched.outcomes[0])
     job = store.get_job(watched.job_id)
     assert job is not None
     assert job.status is JobStatus.READY
