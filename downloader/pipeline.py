@@ -3,8 +3,9 @@
 Every failure a person could meet ends in ``JobFailed`` with a message for them and a class for the
 figures; the caller writes it to the job. The working folder is removed on success and failure alike.
 Recovery volumes are not downloaded up front: par2 says how many blocks it lacks and only that many
-are fetched. A RAR set's first volume is fetched and opened before the rest, so a password-protected
-release fails in seconds, not after the whole download.
+are fetched. A password-protected release fails in seconds, not after the whole download: the
+streaming tail sees the encryption in the files' first articles (fetched first), and without a tail
+a RAR set's first volume is fetched and opened before the rest.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             files, intact = ensure_intact(engine, nzb, result, downloads)
             reporter.progress(nzb.bytes, nzb.bytes, 0.0, 0, force=True)
             reporter.preparing()
-            if not intact and not _read_on(tail, watch, downloaded, files):
+            hls_removed = not intact and not _read_on(tail, watch, downloaded, files)
+            if hls_removed:
                 context.uploader.remove_prefix(hls_object_prefix(message.job_id))
             uploaded = _stream_upload(tail, reporter.beat)
             media = tail.media if uploaded is not None and tail is not None else {}
@@ -172,6 +174,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             size_bytes=uploaded.size_bytes,
             retention_hours=context.retention_hours,
             media=media,
+            hls_complete=hls is not None and hls.complete and not hls_removed,
         )
         ready = True
     except JobTakenAway:
@@ -273,19 +276,18 @@ def _download(
     tail: StreamedTail | None,
     progress: ReleaseProgress,
 ) -> DownloadResult:
-    """Data files and the par2 index; a RAR set's first volume alone first, to see a password.
-    Which file the subjects call the first volume is only a guess: its headers decide (a
-    ``foo.rar`` that is really volume 3 says nothing about a password, and is no reason to fail).
-    The streaming tail, if any, starts with the rest: it reads every file's first bytes (fetched
-    first) to find the movie, then has the engine fetch the movie's volumes in order."""
+    """Data files and the par2 index. With a streaming tail, all at once: the engine fetches every
+    file's first article first, and the tail reads those heads to find the movie (then has the
+    engine fetch its volumes in order) and to see a password (``on_password`` stops the download).
+    Without one, a RAR set's first volume alone first, to see a password before the rest. Which
+    file the subjects call the first volume is only a guess: its headers decide (a ``foo.rar`` that
+    is really volume 3 says nothing about a password, and is no reason to fail)."""
     wanted = [f for f in nzb.files if not f.is_par2_recovery]
     firsts = [f for f in wanted if f.rar_volume == 0]
-    if firsts:
+    if firsts and tail is None:
         early = engine.download(firsts, folder, watch=watch)
         progress.next_run()
         refuse_passwords([result.path for result in early.files if result.complete])
-        if tail is not None:
-            tail.begin()
         rest = engine.download([f for f in wanted if f not in firsts], folder, watch=watch)
         progress.next_run()  # par2 recovery volumes, if needed, count beyond 100 % (capped)
         return DownloadResult(

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.store import JobStore
+from chalicelib.domain import hls
 from chalicelib.domain.jobs import (
     IN_PROGRESS_STATUSES,
     Clock,
@@ -257,14 +258,17 @@ class JobReporter:
         size_bytes: int,
         retention_hours: int,
         media: Mapping[str, object] | None = None,
+        hls_complete: bool = False,
     ) -> None:
-        """The movie is stored; ``media`` (audio chosen and available, subtitles) goes with it."""
+        """The movie is stored; ``media`` (audio chosen and available, subtitles) goes with it, and
+        whether the HLS published while it downloaded covers the whole movie (``hls_complete``): the
+        API gives ``hls_url`` at ready from this record alone."""
         now: datetime = self._clock()
         self._write(
             JobStatus.PREPARING,
             JobStatus.READY,
             **self._closing_figures(),
-            media=encode_media(media or {}),
+            media=encode_media({**(media or {}), hls.COMPLETE: hls_complete}),
             ready_at=to_iso(now),
             expires_at=to_iso(expiry_after(now, retention_hours)),
             object_key=object_key,

@@ -9,6 +9,8 @@ State lives in ``.data/demo/`` (wiped at each start, kept after exit so the logs
 store, the downloaders' work folders and logs, and ``api.log`` with the API's JSON log lines, which go
 there instead of the terminal so the instructions stay readable. ``--walkthrough`` runs the printed
 curl sequence once and keeps serving; ``--exit`` runs it and stops, its outcome the exit status.
+With ``--line-rate`` and a long ``--seconds`` the walkthrough shows the movie playable (its HLS link)
+long before it is ready.
 Ctrl-C, SIGTERM (to this process or to ``make``) and SIGHUP stop everything: running downloaders get
 SIGTERM (their handler marks the job stopped) and every server is shut down (``scripts/local_api.py``).
 """

@@ -21,6 +21,10 @@ from sandbox.rar import write_volumes
 #: The poster's segment size: real posts use ~700 KiB articles; smaller ones give a tiny movie enough
 #: articles for parallel connections, progress and par2 to be visible.
 SEGMENT_SIZE = 96 * 1024
+#: The largest volume: real releases come in dozens of 50-100 MB volumes, so a long demo movie
+#: (``--seconds``) is cut into many volumes too rather than ``volumes`` big ones; the streaming tail
+#: then crosses volume boundaries while it plays, as it does for a real release.
+MAX_VOLUME_BYTES = 4 * 1024 * 1024
 
 
 class ToolMissing(RuntimeError):
@@ -77,7 +81,8 @@ def build_release(
     make: Callable[[Path, float], None] | None = None,
     domain: str = "sandbox.invalid",
 ) -> PostedRelease:
-    """Generate the movie and post it as ``volumes`` stored RAR volumes plus a par2 set.
+    """Generate the movie and post it as ``volumes`` stored RAR volumes (more when each would pass
+    ``MAX_VOLUME_BYTES``) plus a par2 set.
 
     Recovery is 25 %, more than real releases carry (5-15 %), because a real release loses a tiny
     fraction per missing article while this movie is only a few dozen articles: one lost article must
@@ -90,7 +95,7 @@ def build_release(
     data = movie.read_bytes()
     posted = folder / "posted"
     shutil.rmtree(posted, ignore_errors=True)
-    volume_size = -(-len(data) // volumes)
+    volume_size = min(-(-len(data) // volumes), MAX_VOLUME_BYTES)
     rars = write_volumes(movie.name, data, posted, name, volume_size)
     subprocess.run(
         [

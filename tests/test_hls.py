@@ -17,7 +17,8 @@ import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.hls import playlist_files
+from chalicelib.domain.hls import COMPLETE, playlist_files
+from chalicelib.domain.jobs import decode_media
 from downloader.errors import JobFailed, UploadFailed
 from downloader.pipeline import TaskContext, run
 from downloader.post.remux import probe
@@ -92,6 +93,7 @@ def test_segments_go_up_while_it_downloads_and_play_as_the_whole_movie(
     assert job.ready_at is not None
     assert job.playable_at is not None
     assert job.playable_at <= job.ready_at
+    assert decode_media(job.media)[COMPLETE] is True  # the API gives hls_url at ready by this
 
     published = hls_objects(s3, job.job_id)
     playlist = published["index.m3u8"].decode()
@@ -117,6 +119,40 @@ def test_segments_go_up_while_it_downloads_and_play_as_the_whole_movie(
     )
     assert decoded.returncode == 0
     assert decoded.stderr == ""
+
+
+def test_an_hls_the_repair_carried_past_a_gap_is_recorded_as_the_whole_movie(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    keyframed_set: dict[str, bytes],
+) -> None:
+    """An article in the last movie volume is missing: the segments before the gap are up and
+    playable while it downloads, par2 repairs, the publisher goes on from the repaired file, and
+    the job says at ready that the HLS is the whole movie, so the API offers it beside the MP4."""
+    release = make_release(keyframed_set, segment_size=SEGMENT)
+    ids = release.message_ids
+    last = sorted(name for name in ids if name.endswith(".rar") and len(ids[name]) > 1)[-1]
+
+    movie, _ = ready_movie(
+        store,
+        s3,
+        tmp_path,
+        servers,
+        keyframed_set,
+        StreamOptions(hls_segment_seconds=1),
+        missing={ids[last][len(ids[last]) // 2]},
+        delay=0.1,  # a line slow enough for the publisher to see segments before the gap
+    )
+
+    job = store.get_job(movie.stem)
+    assert job is not None
+    assert job.ready_at is not None
+    assert job.playable_at is not None
+    assert decode_media(job.media)[COMPLETE] is True
+    playlist = hls_objects(s3, job.job_id).get("index.m3u8", b"").decode()
+    assert playlist.rstrip().endswith("#EXT-X-ENDLIST")
 
 
 def test_the_playlist_never_names_a_segment_that_is_not_up(

@@ -15,8 +15,9 @@ import responses
 from mypy_boto3_s3 import S3Client
 
 from chalicelib import bootstrap
-from chalicelib.domain.jobs import Job, JobStatus, to_iso, utcnow
-from tests.conftest import R2_BUCKET, R2_SECRET, TMDB, ApiClient
+from chalicelib.domain.hls import COMPLETE
+from chalicelib.domain.jobs import Job, JobStatus, encode_media, to_iso, utcnow
+from tests.conftest import R2_BUCKET, R2_SECRET, TMDB, ApiClient, LogCapture
 from tests.seeding import seed_job
 
 API = "/api/movies-on-demand"
@@ -133,33 +134,67 @@ def test_a_movie_that_cannot_be_streamed_is_not_ready_until_it_is(api: ApiClient
     assert "not ready" in answer.json["error"]
 
 
-def ready_with(s3: S3Client, playlist: str) -> Job:
-    job = playable(JobStatus.READY, ready_at=to_iso(utcnow()))
-    s3.put_object(
-        Bucket=R2_BUCKET, Key=f"movies/{job.job_id}/movie.mp4", Body=b"mp4", ContentType="video/mp4"
+def ready_with(s3: S3Client, playlist: str, media: dict[str, object] | None) -> Job:
+    """A ready job whose HLS was published as ``playlist``; ``media`` is what the downloader
+    recorded in the job at ready (None: a job from before the record existed)."""
+    fields: dict[str, Any] = {"ready_at": to_iso(utcnow())}
+    if media is not None:
+        fields["media"] = encode_media(media)
+    seeded = playable(JobStatus.READY, **fields)
+    key = f"movies/{seeded.job_id}/movie.mp4"
+    s3.put_object(Bucket=R2_BUCKET, Key=key, Body=b"mp4", ContentType="video/mp4")
+    job = bootstrap.container().store.transition(  # the key, as the downloader records it
+        seeded.job_id,
+        from_statuses=[JobStatus.READY],
+        to=JobStatus.READY,
+        now=seeded.updated_at,
+        object_key=key,
     )
+    assert job is not None
     published(s3, job, playlist)
     return job
 
 
-def test_at_ready_both_links_are_given_when_the_hls_is_whole(
-    api: ApiClient, s3: S3Client, upstream: responses.RequestsMock
+def r2_calls(logs: LogCapture) -> list[str]:
+    return [line["method"] for line in logs.lines("upstream call") if line["target"] == "r2"]
+
+
+def test_at_ready_both_links_are_given_when_the_hls_is_whole_and_r2_is_asked_nothing_for_it(
+    api: ApiClient, s3: S3Client, upstream: responses.RequestsMock, logs: LogCapture
 ) -> None:
     upstream.get(f"{TMDB}/3/movie/550", status=404)
-    ready_with(s3, GROWING + "#EXT-X-ENDLIST\n")
+    ready_with(s3, GROWING + "#EXT-X-ENDLIST\n", {COMPLETE: True})
+    before = len(r2_calls(logs))
 
     body = api.get(f"{API}/movies/550/stream").json
 
+    # the MP4's HEAD (is the file still there, its type and size) and nothing for the HLS
+    assert r2_calls(logs)[before:] == ["HeadObject"]
     assert "X-Amz-Signature=" in body["url"]
     assert body["hls_url"] is not None
     assert api.get(route_of(body["hls_url"])).body.decode().rstrip().endswith("#EXT-X-ENDLIST")
 
 
 def test_at_ready_an_hls_stopped_midway_is_not_offered(
-    api: ApiClient, s3: S3Client, upstream: responses.RequestsMock
+    api: ApiClient, s3: S3Client, upstream: responses.RequestsMock, logs: LogCapture
 ) -> None:
     upstream.get(f"{TMDB}/3/movie/550", status=404)
-    ready_with(s3, GROWING)  # no end: a missing article stopped it, the MP4 came by repair
+    ready_with(s3, GROWING, {COMPLETE: False})  # a missing article stopped it, the MP4 by repair
+    before = len(r2_calls(logs))
+
+    body = api.get(f"{API}/movies/550/stream").json
+
+    assert r2_calls(logs)[before:] == ["HeadObject"]
+    assert "X-Amz-Signature=" in body["url"]
+    assert body["hls_url"] is None
+
+
+def test_a_job_ready_before_the_record_existed_gets_the_mp4_alone(
+    api: ApiClient, s3: S3Client, upstream: responses.RequestsMock
+) -> None:
+    """Its playlist may well be whole, but nothing in the job says so: the MP4 is the safe answer."""
+    upstream.get(f"{TMDB}/3/movie/550", status=404)
+    ready_with(s3, GROWING + "#EXT-X-ENDLIST\n", None)
 
     body = api.get(f"{API}/movies/550/stream").json
 

@@ -13,6 +13,8 @@ in use, the reloader) starts its own. What holds:
 - the banner prints the API base (with ``/api/movies-on-demand``) and a first curl that works;
   unknown paths and wrong methods are answered in the contract's error shape;
 - ``--walkthrough`` keeps serving after it and says so, ``--exit`` stops after it;
+- on a slow line (``--line-rate``) the walkthrough prints the ``hls_url`` while the job downloads,
+  and a player's GET of it is a growing HLS playlist before the job is ready;
 - the first ``make`` shows pip's progress (read from ``make -n``, never by installing), and
   ``.ci/run`` waits for the dpkg lock in both of its apt calls.
 """
@@ -43,7 +45,7 @@ API = "/api/movies-on-demand"
 MAKE = shutil.which("make")
 #: Generous: a loaded CI machine starts the API in a few seconds and builds the demo release in ten.
 START_SECONDS = 90.0
-#: The walkthrough's own deadline is 180 s; the demo movie is ready in seconds.
+#: The walkthrough gives up on a job unchanged for 180 s; the demo movies are ready in seconds.
 WALKTHROUGH_SECONDS = 240.0
 #: A port in use must end the run in seconds (make, Python start-up and one bind).
 PORT_IN_USE_SECONDS = 20.0
@@ -517,16 +519,37 @@ def test_sigterm_to_make_stops_the_demo_and_its_downloaders(demo: Demo) -> None:
     assert not run.left(), f"still running {seconds:.1f} s after SIGTERM: {run.left()}"
 
 
+#: A movie long enough and a line slow enough that the first HLS segments are up well before ready
+#: (first playable after about 16 s, ready after 23 s on the 2-core CI machine).
+SLOW_DEMO = ("--seconds 40", "--line-rate 0.5")
+
+
 @needs_tools
-def test_exit_stops_the_demo_after_the_walkthrough(venv_ready: None, tmp_path: Path) -> None:
-    run, _, _ = start_demo(tmp_path / "state", "--exit")
+def test_exit_stops_the_demo_after_a_walkthrough_that_plays_the_hls_before_ready(
+    venv_ready: None, tmp_path: Path
+) -> None:
+    run, port, _ = start_demo(tmp_path / "state", "--exit", *SLOW_DEMO)
+    base = f"http://127.0.0.1:{port}{API}"
     try:
-        returncode = run.process.wait(timeout=START_SECONDS + WALKTHROUGH_SECONDS)
+        job_id = run.wait_for(r"^fetch → 202, job (\S+) ", START_SECONDS).group(1)
+        hls_url = run.wait_for(r"^  ffplay '(http://\S+)'$", WALKTHROUGH_SECONDS).group(1)
+        playlist = requests.get(hls_url, timeout=10)  # as a player: what the walkthrough printed
+        status = requests.get(f"{base}/jobs/{job_id}", timeout=10).json()["status"]
+        returncode = run.process.wait(timeout=WALKTHROUGH_SECONDS)
     except subprocess.TimeoutExpired:
         run.kill()
         pytest.fail(f"--exit did not stop the demo; output:\n{run.output}")
+    assert status in ("downloading", "preparing")  # the playlist above was served before ready
+    assert playlist.status_code == 200
+    assert playlist.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    segments = [line for line in playlist.text.splitlines() if line.startswith("http")]
+    assert segments, playlist.text
+    assert "#EXT-X-ENDLIST" not in playlist.text
+    assert run.wait_for(r"^  its playlist: 200 .*, (\d+) segments so far", 1).group(1) != "0"
     run.wait_for(r"^walkthrough: .* then stops \(--exit\)$", 5)
     run.wait_for(r"^stream: video/mp4, \d+ bytes; a Range request answers 206", 5)
+    times = run.wait_for(r"^first playable after ([\d.]+) s, ready after ([\d.]+) s$", 5)
+    assert float(times.group(1)) < float(times.group(2))
     assert returncode == 0, run.output
     assert "still serving" not in run.output
     assert not run.left()

@@ -249,8 +249,8 @@ def test_too_little_index_space_falls_back(
     ("fixture", "failure", "outcomes"),
     [
         ("rar5-solid.rar", "no_video", ["not attempted: compressed archive"]),
-        ("rar5-psw.rar", "password", []),  # refused after the first volume, never streamed
-        ("rar5-hpsw.rar", "password", []),
+        ("rar5-psw.rar", "password", ["not attempted: its file is encrypted"]),  # seen in its head
+        ("rar5-hpsw.rar", "password", ["not attempted: its headers are encrypted"]),
     ],
 )
 def test_compressed_or_encrypted_sets_are_not_streamed(

@@ -24,8 +24,8 @@ import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
-from chalicelib.domain.hls import playlist_files
-from chalicelib.domain.jobs import JobStatus
+from chalicelib.domain.hls import COMPLETE, playlist_files
+from chalicelib.domain.jobs import JobStatus, decode_media
 from downloader import pipeline, verification
 from downloader.errors import JobFailed
 from downloader.pipeline import run
@@ -304,6 +304,7 @@ def test_a_repair_that_changes_bytes_already_streamed_ends_the_stream_and_its_hl
     job = store.get_job(watched.job_id)
     assert job is not None
     assert job.status is JobStatus.READY
+    assert decode_media(job.media)[COMPLETE] is False  # so the stream answer gives no hls_url
     movie = tmp_path / "movie.mp4"
     movie.write_bytes(s3.get_object(Bucket=R2_BUCKET, Key=str(job.object_key))["Body"].read())
     assert 5.9 < (probe(movie).duration_seconds or 0) < 6.2

@@ -6,6 +6,10 @@ playlist itself with every name replaced by a presigned URL (``sign_playlist``).
 signed too, by us (``playlist_signature``): a player fetches it without headers (native HLS in
 Safari cannot add an ``X-Api-Key``), so the URL carries its own expiry and an HMAC over the job and
 that expiry, checked in constant time.
+
+Whether the published HLS covers the whole movie is recorded by the downloader in the job's
+``media`` JSON at ``ready`` (``COMPLETE``), so the stream answer decides on ``hls_url`` from the job
+it has already read, without fetching the playlist from R2.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 PLAYLIST = "index.m3u8"
 INIT = "init.mp4"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+#: The key of the job's ``media`` JSON saying whether the published playlist ended (``#EXT-X-ENDLIST``).
+COMPLETE = "hls_complete"
 #: The only names the downloader asks ffmpeg to write; anything else in a playlist is refused.
 NAME = re.compile(r"(?:init\.mp4|seg\d{5}\.m4s)")
 _MAP = re.compile(r'#EXT-X-MAP:URI="([^"]+)"')
@@ -44,6 +50,13 @@ def segment_count(text: str) -> int:
 def is_complete(text: str) -> bool:
     """The playlist names the whole movie (ffmpeg ends it when the input ends)."""
     return "#EXT-X-ENDLIST" in text
+
+
+def recorded_complete(media: Mapping[str, object]) -> bool:
+    """The downloader recorded at ready that its published HLS covers the whole movie. A job made
+    before the record existed has none and counts as not complete: its MP4 still plays, and a
+    viewer is never sent a playlist that might stop midway."""
+    return media.get(COMPLETE) is True
 
 
 def sign_playlist(text: str, url_for: Callable[[str], str]) -> str:

@@ -6,6 +6,8 @@ this API with each name replaced by a presigned URL. The playlist's own URL carr
 an HMAC over the job and that expiry (``domain/hls.py``): players fetch it without headers, and an
 EVENT playlist is fetched again every few seconds while it grows, so serving it costs one R2 GET
 and no job-store request at all (a failed or cleaned-up job has no playlist object any more).
+Handing out the link costs no request either: at ``ready`` the job itself says whether the HLS
+covers the whole movie (``domain/hls.py`` ``recorded_complete``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from chalicelib.adapters.objects import ObjectStore
-from chalicelib.domain.hls import PLAYLIST, is_complete, sign_playlist, signature_ok
+from chalicelib.domain.hls import PLAYLIST, recorded_complete, sign_playlist, signature_ok
 from chalicelib.domain.hls import playlist_signature as signature
-from chalicelib.domain.jobs import Job, JobStatus, hls_object_prefix
+from chalicelib.domain.jobs import Job, JobStatus, decode_media, hls_object_prefix
 from chalicelib.errors import NotFound, StorageError, Unauthorized
 
 #: A viewer may start the HLS while the movie downloads or prepares, and keep it once it is ready.
@@ -45,19 +47,17 @@ class HlsLinks:
 
     def url(self, job: Job, api_root: str) -> str | None:
         """The signed playlist URL under ``api_root`` (the API's root URL) for a job that has
-        published segments, else None."""
+        published segments, else None; at ``ready`` only if the downloader recorded that they cover
+        the whole movie (an HLS stopped midway by a gap is left out: the MP4 has it all)."""
         if job.playable_at is None or job.status not in HLS_STATUSES:
+            return None
+        if job.status is JobStatus.READY and not recorded_complete(decode_media(job.media)):
             return None
         expires = int(self._clock()) + self._url_seconds
         query = urlencode(
             {"expires": expires, "signature": signature(self._key(), job.job_id, expires)}
         )
         return f"{api_root}/jobs/{job.job_id}/hls.m3u8?{query}"
-
-    def complete(self, job: Job) -> bool:
-        """The published playlist names the whole movie (the stream was not abandoned midway)."""
-        text = self._objects.get(hls_object_prefix(job.job_id) + PLAYLIST)
-        return text is not None and is_complete(text.decode("utf-8", "replace"))
 
     def playlist(self, job_id: str, expires: int, given: str) -> str:
         """The job's playlist with every name presigned until the link itself expires."""

@@ -5,7 +5,8 @@ While a streamable release is still downloading, a job that has published HLS se
 ``url`` null until the MP4 is ready. That answer records no watch (the job is not ready to count).
 
 Two job-store round trips at most: one read (job + stored movie metadata, joined) and one write
-(watched time, new expiry, history row — batched). The object HEAD goes to R2, not the job store.
+(watched time, new expiry, history row — batched). The object HEAD goes to R2, not the job store;
+it is the answer's only R2 request (``hls_url`` is decided from the job, ``services/hls.py``).
 """
 
 from __future__ import annotations
@@ -80,9 +81,6 @@ class StreamService:
                 position_seconds=position,
                 subtitles=[],
             )
-        if hls_url is not None and self._hls is not None and not self._hls.complete(job):
-            hls_url = None  # the stream was abandoned midway: only the MP4 has the whole movie
-
         # "movie": the prefix also holds the HLS segments (hls/), which must not be taken for it
         key = job.object_key or self._objects.first_key(f"{movie_object_prefix(job.job_id)}movie")
         info = self._objects.head(key) if key else None

@@ -10,7 +10,9 @@ CRC checked) read strictly in order up to the first gap: where an article is mis
 and so does publishing — what is up stays correct — until par2 has repaired the file and the tail
 reads on from the repaired bytes (``resume.py``, which also checks that the bytes already streamed
 are the repaired file's; if not, the pipeline removes what was published). ffmpeg ends the playlist
-(``#EXT-X-ENDLIST``) when the movie is complete; ``finish`` publishes that last state.
+(``#EXT-X-ENDLIST``) when the movie is complete; ``finish`` publishes that last state, and
+``complete`` says whether the published playlist has that end (the job records it at ready, so the
+API never has to look).
 
 HLS is an extra: a failed upload stops publishing (logged) and never fails the job or delays it.
 """
@@ -25,6 +27,7 @@ from chalicelib.domain.hls import (
     INIT,
     PLAYLIST,
     PLAYLIST_TYPE,
+    is_complete,
     playlist_files,
     segment_count,
 )
@@ -82,6 +85,13 @@ class HlsPublisher:
     def segments(self) -> int:
         """Segments named in the published playlist."""
         return segment_count(self._playlist)
+
+    @property
+    def complete(self) -> bool:
+        """The published playlist ends (``#EXT-X-ENDLIST``): it names the whole movie. False when
+        publishing stopped at a gap, at a failed upload or with the tail abandoned."""
+        with self._lock:
+            return is_complete(self._playlist)
 
     def start(self) -> None:
         """Follow ``folder`` (ffmpeg's HLS output, created by whoever starts ffmpeg)."""
