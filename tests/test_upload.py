@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.objects import ObjectStore
 from downloader.errors import UploadFailed
+from downloader.streaming.growing_upload import GrowingUpload
 from downloader.uploader import MAX_PARTS, MIB, MIN_PART, Uploader, part_size_for
 from tests.conftest import R2_BUCKET, objects_on
 from tests.fault_servers import S3Proxy
@@ -166,3 +168,31 @@ def test_sigterm_mid_upload_aborts_it_before_the_task_exits(s3: S3Client, movie:
     assert stopped.value.code == 143
     assert uploader.parts_sent < 3
     assert open_uploads(s3) == []
+
+
+def test_a_part_rewritten_after_it_went_early_is_sent_again(s3: S3Client, tmp_path: Path) -> None:
+    """The streaming tail sends parts of a file ffmpeg is still writing. Should anything rewrite a
+    part after it went (ffmpeg only rewrites the reserved index zone, but this is the guard), the
+    finished object is still the finished file, byte for byte."""
+    path = tmp_path / "growing.mp4"
+    path.write_bytes(os.urandom(4 * MIN_PART + 1000))
+    uploader = Uploader(objects_on(s3), part_size=MIN_PART)
+    key = "movies/job_1_f/movie.mp4"
+    upload_id = uploader.begin(key, content_type="video/mp4")
+    growing = GrowingUpload(
+        uploader, key, upload_id, path, part_size=MIN_PART, reserved=0, workers=2
+    )
+    growing.start()
+    deadline = time.monotonic() + 30
+    while uploader.parts_sent < 3 and time.monotonic() < deadline:  # parts 2, 3 and 4 go early
+        time.sleep(0.05)
+    with path.open("r+b") as file:  # part 3 changes after it was sent
+        file.seek(2 * MIN_PART + 10)
+        file.write(b"rewritten")
+    parts = growing.finish(path.stat().st_size)
+    uploader.complete(key, upload_id, parts, path.stat().st_size)
+    growing.close()
+
+    assert growing.early == 3
+    assert uploader.parts_sent == 6  # 5 parts, part 3 twice
+    assert s3.get_object(Bucket=R2_BUCKET, Key=key)["Body"].read() == path.read_bytes()

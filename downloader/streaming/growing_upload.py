@@ -106,15 +106,18 @@ class GrowingUpload:
         for number in range(1, count + 1):
             if number not in self._sent:
                 self._submit(number)
-        results = {number: future.result() for number, future in sorted(self._sent.items())}
+        # The early parts are checked while the last ones are in flight: on the critical path
+        # the check costs only what it takes beyond their upload.
+        changed = []
         with self._path.open("rb") as source:
-            for number in early:
+            for number, future in sorted(early.items()):
                 offset = (number - 1) * self.part_size
-                if (
-                    zlib.crc32(os.pread(source.fileno(), self.part_size, offset))
-                    != results[number][1]
-                ):
-                    results[number] = self._send(number)  # rewritten after it was sent
+                now = zlib.crc32(os.pread(source.fileno(), self.part_size, offset))
+                if now != future.result()[1]:
+                    changed.append(number)
+        for number in changed:  # rewritten after it was sent: the same number replaces it
+            self._sent[number] = self._pool.submit(self._send, number)
+        results = {number: future.result() for number, future in sorted(self._sent.items())}
         return [{"PartNumber": n, "ETag": etag} for n, (etag, _crc) in sorted(results.items())]
 
 

@@ -153,12 +153,16 @@ class StreamedTail:
             if code != 0 or self._ffmpeg_error():  # at ``-v error`` any message is a failure
                 raise NotStreamable(f"ffmpeg failed: {self._ffmpeg_error() or f'exit {code}'}")
             check_layout(self._output)
-            if self._hls is not None:
-                self._hls.finish()
-            self.subtitles = subtitles.converted(self.subtitles)
-            size = self._output.stat().st_size
-            parts = self._upload.finish(size)
-            self._uploader.complete(self._key, self._upload.upload_id, parts, size)
+            # The HLS's last segments and its end go up beside the MP4's last parts.
+            publishing = threading.Thread(target=self._finish_hls, name="hls-finish", daemon=True)
+            publishing.start()
+            try:
+                self.subtitles = subtitles.converted(self.subtitles)
+                size = self._output.stat().st_size
+                parts = self._upload.finish(size)
+                self._uploader.complete(self._key, self._upload.upload_id, parts, size)
+            finally:
+                publishing.join()
         except BaseException as exc:
             if stopped or not isinstance(exc, Exception):
                 self.abort("the job stopped")
@@ -173,6 +177,10 @@ class StreamedTail:
         gap = f", {waited:.1f} s at a gap" if waited else ""
         self._outcome(f"streamed ({self._upload.early} of {len(parts)} parts early{gap})")
         return Uploaded(self._key, size, "video/mp4", len(parts), time.monotonic() - self._started)
+
+    def _finish_hls(self) -> None:
+        if self._hls is not None:
+            self._hls.finish()  # never raises: a failure stops publishing and is kept in ``failed``
 
     def abort(self, reason: str) -> None:
         """Stop everything and leave nothing behind: no process, no open upload, no files."""
