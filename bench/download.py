@@ -9,8 +9,10 @@ output's SHA-256 must equal the payload's. Prints medians and ``ratio_vs_nzbget`
 NZBGet's: below 1 means we are faster). Targets: ratio ≤ 1.0 at 1 GiB / 8 connections, peak RSS
 ≤ 256 MiB whatever the payload size.
 
-``--tls`` also downloads through ``stunnel`` (Debian ``stunnel4``) in front of the same server, with
-a throw-away CA the client is given by ``ca_file``: once with sabctools' GIL-free TLS reads (the
+``--tls`` also downloads over TLS from the same files, with a throw-away CA the client is given by
+``ca_file``: from a second ``nzbget --nserv`` serving TLS itself (``-s cert key``; one thread per
+connection, like a provider's front) when nzbget is installed, else through ``stunnel`` (Debian
+``stunnel4``, one process) in front of our test server. Once with sabctools' GIL-free TLS reads (the
 default) and once with Python's ``ssl`` reads (``NNTP_TLS_READS=python``), and prints
 ``tls_vs_plain`` (our plain wall time over our TLS wall time: 1.0 means TLS costs nothing; target
 ≥ 0.85) and ``unlocked_vs_python_ssl``; with nzbget, NZBGet downloads through the same TLS front
@@ -135,25 +137,31 @@ def raw_fetch(nzb: Path, port: int, connections: int, *, ca_file: Path | None = 
 
 def tls_front(plain_port: int, folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
     """``stunnel`` on a free port, terminating TLS for the news server on ``plain_port``."""
-    from tests.servers.tls import make_tls
-
     stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
     if stunnel is None:
         raise SystemExit("--tls needs stunnel (apt-get install stunnel4)")
-    folder.mkdir(parents=True, exist_ok=True)
-    _, ca_file = make_tls(folder)
+    ca_file, cert, key = throwaway_ca(folder)
     port = free_port()
     config = folder / "stunnel.conf"
     config.write_text(
         "foreground = yes\npid =\n[nntps]\n"
         f"accept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{plain_port}\n"
-        f"cert = {folder / 'server.pem'}\nkey = {folder / 'server.key'}\n"
+        f"cert = {cert}\nkey = {key}\n"
     )
     child = subprocess.Popen(
         [stunnel, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_for_port(port)
     return child, port, ca_file
+
+
+def throwaway_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA file and the certificate and key it vouches for (127.0.0.1, localhost)."""
+    from tests.servers.tls import make_tls
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _, ca_file = make_tls(folder)
+    return ca_file, folder / "server.pem", folder / "server.key"
 
 
 def nzbget_client(
@@ -202,12 +210,16 @@ def nzbget_client(
     return measured([*command, str(nzb)], stderr=subprocess.DEVNULL)
 
 
-def serve_with_nzbget(data: Path, cache: Path, segment: int) -> tuple[subprocess.Popen[bytes], int]:
+def serve_with_nzbget(
+    data: Path, cache: Path, segment: int, *, tls: tuple[Path, Path] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``nzbget --nserv`` over ``data`` on a free port (writing ``data``'s NZBs first); with
+    ``tls`` (certificate, key) it speaks TLS itself."""
     serve = ["nzbget", "--nserv", "-d", str(data), "-c", str(cache), "-b", "127.0.0.1"]
     subprocess.run([*serve, "-z", str(segment), "-q"], check=True, stdout=subprocess.DEVNULL)
     port = free_port()
     server = subprocess.Popen(
-        [*serve, "-p", str(port)],
+        [*serve, "-p", str(port), *(("-s", *map(str, tls)) if tls else ())],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -269,9 +281,7 @@ def main() -> int:
     parser.add_argument(
         "--test-server", action="store_true", help="use our server even with nzbget"
     )
-    parser.add_argument(
-        "--tls", action="store_true", help="also download through stunnel (TLS) and compare"
-    )
+    parser.add_argument("--tls", action="store_true", help="also download over TLS and compare")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-download-"))
     data, payload = work / "data", work / "data" / "release" / "payload.bin"
@@ -309,8 +319,19 @@ def main() -> int:
         nzbget_tls_runs: list[Run] = []
         tls_ok = True
         if args.tls:
-            front, tls_port, ca_file = tls_front(port, work / "tls")
+            if use_nzbget:
+                ca_file, cert, key = throwaway_ca(work / "tls")
+                tls_args = (cert, key)
+                front, tls_port = serve_with_nzbget(
+                    data, work / "cache-tls", args.segment, tls=tls_args
+                )
+                front_name = "nzbget --nserv -s (its own TLS)"
+            else:
+                front, tls_port, ca_file = tls_front(port, work / "tls")
+                front_name = "stunnel"
             try:
+                # warms the TLS server's cache
+                ours(nzb, tls_port, args.connections, work / "out-tls", ca_file=ca_file)
                 for _ in range(args.runs):
                     out = work / "out-tls"
                     tls_runs.append(ours(nzb, tls_port, args.connections, out, ca_file=ca_file))
@@ -353,7 +374,7 @@ def main() -> int:
         tls_wall = statistics.median(run.wall for run in tls_runs)
         python_wall = statistics.median(run.wall for run in python_ssl_runs)
         shown = ", ".join(f"{r.wall:.2f}" for r in tls_runs)
-        print(f"ours_tls: wall {tls_wall:.2f} s (runs {shown}), via stunnel")
+        print(f"ours_tls: wall {tls_wall:.2f} s (runs {shown}), via {front_name}")
         print(f"ours_tls_MB_per_s: {args.size / 1e6 / tls_wall:.0f}")
         cpu = statistics.median(r.cpu for r in tls_runs) / (args.size / 1e9)
         print(f"ours_tls_cpu_s_per_GB: {cpu:.2f}")
