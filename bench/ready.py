@@ -18,8 +18,10 @@ Printed figures (medians of ``--runs`` after one untimed warm-up of each):
   uploaded (availability probe, download, verify, unpack, remux, upload), with a per-stage split.
 - ``upload_s``: the uploader alone sending a file of the release's size to the same endpoint, a
   second reference: moto runs in Python on the same cores, so it is far slower than the download.
-- ``ratio``: ``ready_s / download_s``; the target is ≤ 1.3. ``ratio_vs_download_plus_upload``
+- ``ratio``: ``ready_s / download_s``; the target is ≤ 1.2. ``ratio_vs_download_plus_upload``
   shows what the pipeline adds beyond the two transfers it cannot avoid.
+- ``sequential_ratio``: one run of the sequential path (no streaming tail: what a compressed or
+  otherwise unstreamable release gets) over ``download_s``; the target is ≤ 1.8.
 - ``repair``: the same pipeline with ``--missing`` of the data articles absent from the server: the
   object must be byte-identical to the intact run's by the same path (the streaming tail waits at
   the first gap and reads on after par2's repair; the sequential run if it stepped aside) (yes/no),
@@ -438,7 +440,7 @@ def main() -> int:
     assembly = statistics.median(r.stages.get("store_complete", 0.0) for r in readies)
     print("stages_s: " + ", ".join(f"{name} {value:.2f}" for name, value in split.items()))
     print(f"of which the store assembling the parts (CompleteMultipartUpload): {assembly:.2f}")
-    print(f"ratio: {ready_s / download_s:.2f} (target <= 1.3)")
+    print(f"ratio: {ready_s / download_s:.2f} (target <= 1.2)")
     print(f"ratio_without_store_assembly: {(ready_s - assembly) / download_s:.2f}")
     print(f"ratio_vs_download_plus_upload: {ready_s / (download_s + upload_s):.2f}")
     same = all(r.sha256 == first.sha256 for r in readies)
@@ -448,6 +450,7 @@ def main() -> int:
     print(
         f"tail: {readies[0].outcome or 'sequential'}; sequential ready_s {sequential.seconds:.2f}"
     )
+    print(f"sequential_ratio: {sequential.seconds / download_s:.2f} (target <= 1.8)")
     # The tail waits at the first gap and reads on from par2's repaired files: the object must be
     # the intact release's by the same path (streamed, or sequential if the tail stepped aside).
     reference = first if repaired.outcome.startswith("streamed") else sequential
