@@ -138,6 +138,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.preparing()
             hls_removed = not intact and not _read_on(tail, watch, downloaded, files)
             if hls_removed:
+                reporter.unplayable()  # first, so no answer links to a playlist being removed
                 context.uploader.remove_prefix(hls_object_prefix(message.job_id))
             uploaded = _stream_upload(tail, reporter.beat)
             media = tail.media if uploaded is not None and tail is not None else {}

@@ -238,6 +238,14 @@ class JobReporter:
         logger.info("job playable", extra={**self.keys, "status": status.value})
         return True
 
+    def unplayable(self) -> None:
+        """Its HLS is being removed (a repair the stream could not follow): no stream answer may
+        hand out an ``hls_url`` whose playlist is gone. One write, and only in that case."""
+        if self.job.playable_at is None:
+            return
+        self._write(JobStatus.PREPARING, JobStatus.PREPARING, playable_at=None)
+        logger.info("job no longer playable", extra={**self.keys, "reason": "HLS removed"})
+
     def preparing(self) -> None:
         self._write(
             JobStatus.DOWNLOADING,

@@ -305,6 +305,7 @@ def test_a_repair_that_changes_bytes_already_streamed_ends_the_stream_and_its_hl
     assert job is not None
     assert job.status is JobStatus.READY
     assert decode_media(job.media)[COMPLETE] is False  # so the stream answer gives no hls_url
+    assert job.playable_at is None  # nor did it while the MP4 came by the sequential path
     movie = tmp_path / "movie.mp4"
     movie.write_bytes(s3.get_object(Bucket=R2_BUCKET, Key=str(job.object_key))["Body"].read())
     assert 5.9 < (probe(movie).duration_seconds or 0) < 6.2
