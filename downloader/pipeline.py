@@ -3,9 +3,10 @@
 Every failure a person could meet ends in ``JobFailed`` with a message for them and a class for the
 figures; the caller writes it to the job. The working folder is removed on success and failure alike.
 Recovery volumes are not downloaded up front: par2 says how many blocks it lacks and only that many
-are fetched. A password-protected release fails in seconds, not after the whole download: the
-streaming tail sees the encryption in the files' first articles (fetched first), and without a tail
-a RAR set's first volume is fetched and opened before the rest.
+are fetched (an obfuscated one is told by its first article, and the rest of it left). A
+password-protected release fails in seconds, not after the whole download: the streaming tail
+sees the encryption in the files' first articles (fetched first), and without a tail a RAR set's
+first volume is fetched and opened before the rest.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 subtitle_folder=workdir / "stream-subtitles",
                 prioritise=engine.prioritise,
                 on_password=lambda why: _stop_for_password(engine, passwords, why),
+                on_recovery=lambda index: release_progress.shrink(engine.leave([index])),
             )
         result = _download(engine, nzb, downloads, watch, tail, release_progress)
         record_job_event(

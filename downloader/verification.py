@@ -79,12 +79,16 @@ def ensure_intact(
         return _complete(_data_files(folder), "the recovery data does not cover it"), True
     known = {Path(f.name).name for f in index.files}
     extra = [p for p in _files(folder) if p.name not in known and p != index_path]
-    volumes = sorted((f for f in nzb.files if f.is_par2_recovery), key=lambda f: f.bytes)
+    volumes = sorted(
+        (f for f in nzb.files if f.is_par2_recovery or f.index in engine.left),
+        key=lambda f: f.bytes,
+    )
     verdict = verify_or_repair(index_path, repair=True, extra=extra)
     while not verdict.ok and volumes:
         batch = _enough_volumes(volumes, verdict.blocks_needed)
         volumes = [v for v in volumes if v not in batch]
-        engine.download(batch, folder)
+        fetched = engine.download(batch, folder)
+        _name_volumes([f.path for f in fetched.files if f.path.exists()], index_path)
         verdict = verify_or_repair(index_path, repair=True, extra=extra)
     if not verdict.ok:
         lacking = missing_volumes(_data_files(folder))
@@ -121,6 +125,22 @@ def _par2_set(files: list[Path]) -> Path:
         ):
             path.rename(path.with_name(f"{base}.vol{number:03d}+01.par2"))
     return index
+
+
+def _name_volumes(volumes: list[Path], index: Path) -> None:
+    """Recovery volumes fetched after the index was named: under the names par2 looks for beside
+    it, when theirs do not fit (obfuscated ones, left after their heads)."""
+    base = index.name[: -len(".par2")]
+    taken = {path.name.lower() for path in index.parent.iterdir()}
+    number = 1
+    for path in volumes:
+        if path.name.lower().startswith(base.lower() + ".") and path.suffix.lower() == ".par2":
+            continue
+        while f"{base}.vol{number:03d}+01.par2".lower() in taken:
+            number += 1
+        target = path.with_name(f"{base}.vol{number:03d}+01.par2")
+        path.rename(target)
+        taken.add(target.name.lower())
 
 
 def _complete(files: list[Path], why_not_rebuilt: str) -> list[Path]:

@@ -211,3 +211,53 @@ def test_an_obfuscated_password_protected_release_fails_as_soon_as_its_heads_arr
     assert asked <= len(files) + 4 < len(release.articles) / 2  # the heads, and a few more
     assert s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", []) == []
     assert list((tmp_path / "work").iterdir()) == []
+
+
+@pytest.mark.parametrize("damaged", [False, True], ids=["intact", "one-article-missing"])
+def test_obfuscated_recovery_volumes_are_fetched_only_when_par2_needs_them(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    stored_set: dict[str, bytes],
+    sequential: list[str],
+    damaged: bool,
+) -> None:
+    """Names cannot tell an obfuscated par2 recovery volume (5-15 % of a release) from a movie
+    volume; its first article can. Intact, the rest of it is never fetched; with an article
+    missing, par2 asks for recovery blocks and they are fetched then, under names par2 finds."""
+    files, real = obfuscated(stored_set, seed=11)
+    release = make_release(files, segment_size=SEGMENT)
+    recovery = [name for name in files if ".vol" in real[name]]
+    assert recovery
+    assert all(len(release.message_ids[name]) > 1 for name in recovery)
+    volume = next(n for n in sorted(files, key=lambda n: real[n]) if real[n].endswith(".rar"))
+    lost = release.message_ids[volume][len(release.message_ids[volume]) // 2]
+
+    def few_in_flight(context: TaskContext) -> None:
+        """A real release has thousands of articles, far more than the connections hold in
+        flight; this one has 61, so one connection with two requests in flight keeps most queued."""
+        context.servers = [parse_server(servers[-1].url(connections=1))]
+        context.engine_options = EngineOptions(pipeline=2)
+
+    movie, outcomes = ready_movie(
+        store,
+        s3,
+        tmp_path,
+        servers,
+        files,
+        StreamOptions(),
+        few_in_flight,
+        missing={lost} if damaged else set(),
+        delay=0.01,
+    )
+
+    assert packets(movie) == sequential
+    bodies = servers[-1].stats.bodies
+    rest = [mid for name in recovery for mid in release.message_ids[name][1:]]
+    if damaged:
+        assert any(bodies[mid] for mid in rest)  # fetched for the repair
+    else:
+        assert outcomes[0].startswith("streamed"), outcomes
+        fetched = [mid for mid in rest if bodies[mid]]
+        assert len(fetched) <= 2, f"{len(fetched)} of {len(rest)}"  # their heads, hardly more

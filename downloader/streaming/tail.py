@@ -35,12 +35,13 @@ from chalicelib.logs import logger
 from downloader.post import subtitles
 from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
 from downloader.post.remux import parse_probe, plan, remux_arguments
+from downloader.post.sniff import Kind, sniff_bytes
 from downloader.post.subtitles import Subtitle
 from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.growing_files import HEAD_BYTES, GrowingFiles
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.hls import HlsPublisher, hls_arguments
-from downloader.streaming.plan import Source, moov_estimate, plan_source
+from downloader.streaming.plan import Head, Source, moov_estimate, plan_source
 from downloader.streaming.rar5_slices import Slice, check_next, read_tail
 from downloader.streaming.watermark import StreamCancelled, Watermarks
 from downloader.uploader import MIB, Uploaded, Uploader, part_size_for
@@ -80,10 +81,13 @@ class StreamedTail:
         subtitle_folder: Path | None = None,
         prioritise: Callable[[Sequence[int]], None] | None = None,
         on_password: Callable[[str], None] | None = None,
+        on_recovery: Callable[[int], None] | None = None,
     ) -> None:
         """``hls``: also write HLS segments and publish them while the movie downloads.
         ``prioritise``: told the movie's files in order once they are known (``Engine.prioritise``);
-        ``on_password``: told why when a file's head shows an encrypted archive."""
+        ``on_password``: told why when a file's head shows an encrypted archive; ``on_recovery``:
+        told each file whose head shows a par2 recovery volume under a name that did not say so
+        (``Engine.leave``: par2 asks for recovery data only if it needs it)."""
         self._nzb, self._watch, self._uploader = nzb, watch, uploader
         self._hls = hls
         self._key, self._metadata, self._folder, self._options = key, metadata, folder, options
@@ -105,6 +109,7 @@ class StreamedTail:
         self.subtitles: tuple[Subtitle, ...] = ()
         self._prioritise = prioritise
         self._on_password = on_password
+        self._on_recovery = on_recovery
         self._files = GrowingFiles(watch)
         self._planned = threading.Event()
 
@@ -214,11 +219,7 @@ class StreamedTail:
 
     def _plan_and_stream(self) -> None:
         try:
-            heads = [
-                self._files.head(f.index, missing_size=f.bytes)
-                for f in self._nzb.files
-                if not f.is_par2
-            ]
+            heads = [self._head(f.index, f.bytes) for f in self._nzb.files if not f.is_par2]
             self._planned.set()
             source = plan_source(heads)
         except StreamCancelled:
@@ -235,6 +236,14 @@ class StreamedTail:
         if self._prioritise is not None:
             self._prioritise(source.files)
         self._stream(source)
+
+    def _head(self, index: int, size: int) -> Head:
+        head = self._files.head(index, missing_size=size)
+        if self._on_recovery is not None and not head.missing:
+            sniffed = sniff_bytes(head.data)
+            if sniffed.kind is Kind.PAR2 and sniffed.recovery:
+                self._on_recovery(index)
+        return head
 
     def _not_attempted(self, reason: str) -> None:
         with self._lock:

@@ -99,6 +99,7 @@ class Engine:
         self._order: tuple[int, ...] = ()
         self._scheduler: Scheduler | None = None
         self._cancelled: str | None = None
+        self.left: set[int] = set()  #: NZB indices of files ``leave`` dropped
         self._lock = threading.Lock()
 
     def cancel(self, reason: str) -> None:
@@ -119,6 +120,18 @@ class Engine:
             scheduler = self._scheduler
         if scheduler is not None:
             scheduler.prioritise(self._order)
+
+    def leave(self, indices: Sequence[int]) -> int:
+        """Fetch no more of these files now (recovery volumes told by their heads: par2 says if
+        any is needed). Not in the result, written bytes removed, named in ``left``."""
+        with self._lock:
+            scheduler = self._scheduler
+        if scheduler is None:
+            return 0
+        skipped = scheduler.leave(indices)
+        with self._lock:
+            self.left |= scheduler.left
+        return skipped
 
     def download(
         self, files: Sequence[NzbFile], folder: Path, *, watch: ArrivalWatch | None = None
@@ -176,7 +189,7 @@ class Engine:
         failures = {s.config.label: s.failure for s in self.servers if s.failure}
         if failures and not any(s.alive for s in self.servers) and scheduler.done_articles == 0:
             raise DownloadError("; ".join(failures.values()))
-        ordered = tuple(results[nzb_file.index] for nzb_file in files)
+        ordered = tuple(results[f.index] for f in files if f.index not in scheduler.left)
         return DownloadResult(ordered, scheduler.done_bytes, time.monotonic() - started, failures)
 
     def server_figures(self) -> list[ServerFigures]:
@@ -341,6 +354,11 @@ class Engine:
         while scheduler.finished_files:
             index = scheduler.finished_files.popleft()
             output = outputs.finish(index)
+            if index in scheduler.left:  # its head alone: no file worth keeping
+                if outputs.watch is not None:
+                    outputs.watch.settled(index, output.path, complete=False)
+                output.path.unlink(missing_ok=True)
+                continue
             tally = scheduler.tallies[index]
             results[index] = FileResult(
                 name=output.path.name,

@@ -117,6 +117,11 @@ class ReleaseProgress:
             )
         )
 
+    def shrink(self, skipped: int) -> None:
+        """``skipped`` bytes of the release will not be fetched after all (recovery volumes left
+        after their heads), so the job still reaches 100 % at the download's end."""
+        self._total = max(1, self._total - skipped)
+
     def next_run(self) -> None:
         """The engine run just finished; the next one starts counting from zero."""
         self._earlier += self._current

@@ -79,6 +79,8 @@ class Scheduler:
         self.done_articles = 0
         self.failed_articles = 0
         self.abort_reason: str | None = None
+        #: Files given up after their head (``leave``): their result is not the file.
+        self.left: set[int] = set()
         first = self._tier_queue[self._tiers[0]]
         rest: list[Article] = []
         for nzb_file in files:
@@ -124,6 +126,27 @@ class Scheduler:
                 ordered = sorted(queue, key=lambda article: rank.get(article.file_index, len(rank)))
                 queue.clear()
                 queue.extend(ordered)
+
+    def leave(self, indices: Sequence[int]) -> int:
+        """Fetch no more of these files: their queued articles are dropped (those in flight
+        settle as usual). A file with nothing left queued is not left: it is whole, or soon will
+        be. Returns the bytes not fetched."""
+        wanted = set(indices) - self.left
+        with self._cond:
+            queues = [*self._tier_queue.values(), *self._own_queue.values()]
+            dropped = [a for queue in queues for a in queue if a.file_index in wanted]
+            if not dropped:
+                return 0
+            for queue in queues:
+                kept = [a for a in queue if a.file_index not in wanted]
+                queue.clear()
+                queue.extend(kept)
+            for article in dropped:
+                self.left.add(article.file_index)
+                self.total_bytes -= article.segment.bytes
+                self.total_articles -= 1
+                self._settle(article)
+            return sum(article.segment.bytes for article in dropped)
 
     def has_work(self, server: ServerState) -> bool:
         with self._cond:
