@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -54,6 +54,17 @@ def obfuscated(files: dict[str, bytes], seed: int = 7) -> tuple[dict[str, bytes]
     return {secret: files[real] for secret, real in hidden.items()}, hidden
 
 
+def one_connection(servers: list[NntpTestServer]) -> Callable[[TaskContext], None]:
+    """One connection with two requests in flight (and the test's latency): the request order
+    shows the scheduler's order, not a race between connections."""
+
+    def adjust(context: TaskContext) -> None:
+        context.servers = [parse_server(servers[-1].url(connections=1))]
+        context.engine_options = EngineOptions(pipeline=2)
+
+    return adjust
+
+
 def longest_rising(positions: Sequence[int]) -> int:
     """Length of the longest increasing run (not necessarily contiguous) of ``positions``."""
     tails: list[int] = []
@@ -77,14 +88,8 @@ def test_an_obfuscated_stored_set_is_streamed_with_its_volumes_fetched_in_order(
     assert list(files)[: len(volumes)] != volumes  # the NZB does not list them in order
     release = make_release(files, segment_size=SEGMENT)  # the articles ready_movie serves
 
-    def one_slow_connection(context: TaskContext) -> None:
-        """One connection, two requests in flight, a little latency: the request order shows
-        the scheduler's order, not a race between connections."""
-        context.servers = [parse_server(servers[-1].url(connections=1))]
-        context.engine_options = EngineOptions(pipeline=2)
-
     movie, outcomes = ready_movie(
-        store, s3, tmp_path, servers, files, StreamOptions(), one_slow_connection, delay=0.01
+        store, s3, tmp_path, servers, files, StreamOptions(), one_connection(servers), delay=0.01
     )
 
     assert len(outcomes) == 1, outcomes
@@ -234,12 +239,8 @@ def test_obfuscated_recovery_volumes_are_fetched_only_when_par2_needs_them(
     volume = next(n for n in sorted(files, key=lambda n: real[n]) if real[n].endswith(".rar"))
     lost = release.message_ids[volume][len(release.message_ids[volume]) // 2]
 
-    def few_in_flight(context: TaskContext) -> None:
-        """A real release has thousands of articles, far more than the connections hold in
-        flight; this one has 61, so one connection with two requests in flight keeps most queued."""
-        context.servers = [parse_server(servers[-1].url(connections=1))]
-        context.engine_options = EngineOptions(pipeline=2)
-
+    # A real release has thousands of articles, far more than the connections hold in flight;
+    # this one has 61, so one connection with two requests in flight keeps most of them queued.
     movie, outcomes = ready_movie(
         store,
         s3,
@@ -247,7 +248,7 @@ def test_obfuscated_recovery_volumes_are_fetched_only_when_par2_needs_them(
         servers,
         files,
         StreamOptions(),
-        few_in_flight,
+        one_connection(servers),
         missing={lost} if damaged else set(),
         delay=0.01,
     )
