@@ -130,7 +130,7 @@ def watch_with_a_gap(
     def held(*args: object, **kwargs: object) -> object:
         assert at_gap.wait(60), "the reader never waited at the gap"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(n.endswith(".m4s") for n, _ in sent):
+        while time.monotonic() < deadline and not _segment_then_playlist(sent):
             time.sleep(0.1)
         watched.before = hls_objects(s3, message.job_id)
         job = store.get_job(message.job_id)
@@ -153,6 +153,14 @@ def watch_with_a_gap(
     runner.join(240)
     assert not runner.is_alive(), "the job hung"
     return watched, (failure[0] if failure else None)
+
+
+def _segment_then_playlist(sent: list[tuple[str, bytes]]) -> bool:
+    """A segment is up and so is a playlist sent after it (the publisher sends the segments a
+    playlist names, then the playlist: between the two, R2 holds segments but no playlist)."""
+    names = [name for name, _ in sent]
+    first = next((at for at, name in enumerate(names) if name.endswith(".m4s")), None)
+    return first is not None and "index.m3u8" in names[first:]
 
 
 def assert_nothing_left(s3: S3Client, tmp_path: Path) -> None:
