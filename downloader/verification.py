@@ -118,18 +118,13 @@ def _par2_set(files: list[Path]) -> Path:
     original = index = min(plain, key=lambda p: p.stat().st_size)
     if index.suffix.lower() != ".par2":
         index = index.rename(index.with_name(index.name + ".par2"))
-    base = index.name[: -len(".par2")]
-    for number, path in enumerate((p for p in files if p != original), start=1):
-        if not (
-            path.name.lower().startswith(base.lower() + ".") and path.suffix.lower() == ".par2"
-        ):
-            path.rename(path.with_name(f"{base}.vol{number:03d}+01.par2"))
+    _name_volumes([p for p in files if p != original], index)
     return index
 
 
 def _name_volumes(volumes: list[Path], index: Path) -> None:
-    """Recovery volumes fetched after the index was named: under the names par2 looks for beside
-    it, when theirs do not fit (obfuscated ones, left after their heads)."""
+    """The set's other par2 files under the names par2 looks for beside its index, when theirs do
+    not fit (obfuscated ones, named at random, or fetched after the index was renamed)."""
     base = index.name[: -len(".par2")]
     taken = {path.name.lower() for path in index.parent.iterdir()}
     number = 1
