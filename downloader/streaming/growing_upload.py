@@ -116,7 +116,7 @@ class GrowingUpload:
                 if now != future.result()[1]:
                     changed.append(number)
         for number in changed:  # rewritten after it was sent: the same number replaces it
-            self._sent[number] = self._pool.submit(self._send, number)
+            self._submit(number)
         results = {number: future.result() for number, future in sorted(self._sent.items())}
         return [{"PartNumber": n, "ETag": etag} for n, (etag, _crc) in sorted(results.items())]
 

@@ -131,8 +131,8 @@ class Scheduler:
         """Fetch no more of these files: their queued articles are dropped (those in flight
         settle as usual). A file with nothing left queued is not left: it is whole, or soon will
         be. Returns the bytes not fetched."""
-        wanted = set(indices) - self.left
         with self._cond:
+            wanted = set(indices) - self.left
             queues = [*self._tier_queue.values(), *self._own_queue.values()]
             dropped = [a for queue in queues for a in queue if a.file_index in wanted]
             if not dropped:
