@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 
 from bench.download import MIB, parse_size
-from bench.ready import SEGMENT, Bench, ReleaseArticles, local_r2, make_release
+from bench.ready import SEGMENT, Bench, ReleaseArticles, make_release
+from bench.standins import ServedRelease, local_r2
 from chalicelib.logs import logger
 from downloader.reporter import JobReporter
 from downloader.usenet.servers import parse_server
-from sandbox.nntp_server import Knobs, NntpTestServer
+from sandbox.nntp_server import Knobs
 
 #: When the job under way first recorded itself playable (perf_counter), per run.
 _playable: list[float] = []
@@ -70,8 +71,8 @@ def main() -> int:
         files = obfuscated(files, work / f"obfuscated-{args.size}")
     articles = ReleaseArticles(files, SEGMENT)
     delay = args.connections * SEGMENT / (args.line_rate * 1e6)
+    server = ServedRelease(articles, Knobs(delay=delay))  # forked before any thread starts
     s3, objects = local_r2()
-    server = NntpTestServer(articles, Knobs(delay=delay)).start()
     bench = Bench(work, articles.nzb(), objects)
     firsts: list[float] = []
     readies: list[float] = []

@@ -7,8 +7,9 @@ A release is built the way movies are posted: an H.264/AAC Matroska file of ``--
 encoded clip looped with ``-c copy``), packed into stored RAR5 volumes (``-m0``, what movie releases
 use; written by ``sandbox.rar`` because no RAR writer exists in Debian main or on PyPI,
 and checked with unar's ``lsar -t`` and bsdtar) and protected by par2 with ``--recovery`` recovery
-data. Our asyncio test server serves it on loopback; moto's ThreadedMotoServer stands in for R2, as in
-``make run``; the job lives in a SQLite store.
+data. Our asyncio test server serves it on loopback and moto's S3 server stands in for R2, each in a
+process of its own (``bench/standins.py``: in production neither shares the downloader's process,
+or its GIL); the job lives in a SQLite store.
 
 Printed figures (medians of ``--runs`` after one untimed warm-up of each):
 
@@ -53,9 +54,9 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import sabctools
-from moto.server import ThreadedMotoServer
 
 from bench.download import MIB, parse_size
+from bench.standins import ServedRelease, local_r2
 from chalicelib.adapters.objects import ObjectStore
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
@@ -70,10 +71,9 @@ from downloader.uploader import Uploader
 from downloader.usenet.engine import Engine
 from downloader.usenet.nzb import Nzb, parse_nzb
 from downloader.usenet.servers import ServerConfig, parse_server
-from sandbox.nntp_server import Knobs, NntpTestServer
+from sandbox.nntp_server import Knobs
 from sandbox.rar import pack_file
 
-BUCKET = "movies-bench"
 SEGMENT = 768_000  # a typical article: 750 KiB of data
 
 # -- the release -------------------------------------------------------------------------------
@@ -345,21 +345,6 @@ class Bench:
         return Ready(seconds, digest.hexdigest(), done.size_bytes or 0, timings.stages, outcome)
 
 
-def local_r2() -> tuple[ThreadedMotoServer, ObjectStore]:
-    """moto's S3 server on loopback standing in for R2, as under ``make run``, and a store on it."""
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
-    host, port = s3.get_host_and_port()
-    objects = ObjectStore(
-        bucket=BUCKET,
-        endpoint_url=f"http://{host}:{port}",
-        access_key_id="bench",
-        secret_access_key="bench-secret",
-        create_bucket=True,
-    )
-    return s3, objects
-
-
 def pick_missing(articles: ReleaseArticles, share: float, seed: int) -> set[str]:
     """``share`` of the RAR volumes' articles, chosen at random (seeded), for the server to lack;
     none of the first volume's, whose headers the streaming tail reads before it starts (with a gap
@@ -410,10 +395,10 @@ def main() -> int:
         + (f"{args.line_rate:g} MB/s" if args.line_rate else "loopback, unthrottled")
         + f" (built in {time.perf_counter() - built:.0f} s)"
     )
-    s3, objects = local_r2()
     missing = pick_missing(articles, args.missing, args.seed)
-    intact = NntpTestServer(articles, Knobs(delay=delay)).start()
-    damaged = NntpTestServer(articles, Knobs(delay=delay, missing=missing)).start()
+    intact = ServedRelease(articles, Knobs(delay=delay))  # forked before any thread starts
+    damaged = ServedRelease(articles, Knobs(delay=delay, missing=missing))
+    s3, objects = local_r2()
     bench = Bench(work, nzb, objects)
     try:
         options = f"?connections={args.connections}"
