@@ -41,6 +41,7 @@ import io
 import logging
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -71,8 +72,9 @@ from downloader.uploader import Uploader
 from downloader.usenet.engine import Engine
 from downloader.usenet.nzb import Nzb, parse_nzb
 from downloader.usenet.servers import ServerConfig, parse_server
+from sandbox import rar
+from sandbox import rar4 as rar_4
 from sandbox.nntp_server import Knobs
-from sandbox.rar import pack_file
 
 SEGMENT = 768_000  # a typical article: 750 KiB of data
 
@@ -96,19 +98,32 @@ def make_movie(path: Path, size: int) -> None:
     )
 
 
-def make_release(folder: Path, size: int, volume: int, recovery: float, segment: int) -> list[Path]:
-    """RAR5 volumes of the movie plus a par2 set whose block size is the article size, as posting
-    tools choose it, so one missing article costs one recovery block (with par2's default of 2000
-    blocks, a 1 GiB release has 537 KB blocks and a lost 750 KB article ruins two or three).
+def is_volume(name: str) -> bool:
+    """A RAR volume's name (``x.partN.rar``, ``x.rar``, ``x.r00``…)."""
+    return re.search(r"\.(rar|r\d\d)$", name) is not None
+
+
+def volume_order(name: str) -> tuple[bool, str]:
+    """Sort key putting a set's volumes in order: ``x.rar`` before ``x.r00`` (old naming)."""
+    return (not name.endswith(".rar"), name)
+
+
+def make_release(
+    folder: Path, size: int, volume: int, recovery: float, segment: int, *, rar4: bool = False
+) -> list[Path]:
+    """Stored RAR5 volumes of the movie (RAR4 ones, ``x.rar, x.r00…``, with ``rar4``) plus a par2
+    set whose block size is the article size, as posting tools choose it, so one missing article
+    costs one recovery block (with par2's default of 2000 blocks, a 1 GiB release has 537 KB blocks
+    and a lost 750 KB article ruins two or three).
     Reused when an earlier run left it complete."""
     done = folder / "complete"
     if done.exists():
-        return sorted(path for path in folder.iterdir() if path.suffix in (".rar", ".par2"))
+        return sorted(path for path in folder.iterdir() if _release_file(path))
     shutil.rmtree(folder, ignore_errors=True)
     source = folder / "source" / "Movie.2024.1080p.BluRay.x264-BENCH.mkv"
     source.parent.mkdir(parents=True)
     make_movie(source, size)
-    volumes = pack_file(source, folder, volume)
+    volumes = (rar_4 if rar4 else rar).pack_file(source, folder, volume)
     for tool in (["lsar", "-t"], ["bsdtar", "-tf"]):  # real readers accept what we wrote
         if shutil.which(tool[0]):
             subprocess.run([*tool, str(volumes[0])], check=True, capture_output=True)
@@ -118,7 +133,11 @@ def make_release(folder: Path, size: int, volume: int, recovery: float, segment:
     par2.append(f"{source.stem}.par2")
     subprocess.run([*par2, *(v.name for v in volumes)], cwd=folder, check=True)
     done.touch()
-    return sorted(path for path in folder.iterdir() if path.suffix in (".rar", ".par2"))
+    return sorted(path for path in folder.iterdir() if _release_file(path))
+
+
+def _release_file(path: Path) -> bool:
+    return is_volume(path.name) or path.suffix == ".par2"
 
 
 @dataclass(frozen=True)
@@ -349,7 +368,7 @@ def pick_missing(articles: ReleaseArticles, share: float, seed: int) -> set[str]
     """``share`` of the RAR volumes' articles, chosen at random (seeded), for the server to lack;
     none of the first volume's, whose headers the streaming tail reads before it starts (with a gap
     there it is not attempted, and the run would time the sequential path again)."""
-    volumes = sorted(name for name in articles.ids if name.endswith(".rar"))
+    volumes = sorted((name for name in articles.ids if is_volume(name)), key=volume_order)
     data = [mid for name in volumes for mid in articles.ids[name]]
     later = [mid for name in volumes[1:] for mid in articles.ids[name]]
     return set(random.Random(seed).sample(later, max(1, round(len(data) * share))))
@@ -374,6 +393,7 @@ def main() -> int:
     parser.add_argument("--missing", type=float, default=0.03, help="share missing for repair")
     parser.add_argument("--recovery", type=float, default=0.05, help="par2 recovery share")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--rar4", action="store_true", help="RAR4 volumes (x.rar, x.r00…)")
     parser.add_argument("--work", type=Path, help="working folder, kept (default: temporary)")
     args = parser.parse_args()
     logger.setLevel(logging.WARNING)  # the job's own log lines would bury the figures
@@ -383,13 +403,17 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     built = time.perf_counter()
     key = f"release-{args.size}-{args.volume}-{args.recovery}-{args.segment}"
-    files = make_release(work / key, args.size, args.volume, args.recovery, args.segment)
+    key += "-rar4" if args.rar4 else ""
+    files = make_release(
+        work / key, args.size, args.volume, args.recovery, args.segment, rar4=args.rar4
+    )
     articles = ReleaseArticles(files, args.segment)
     nzb = articles.nzb()
-    volumes = [path for path in files if path.suffix == ".rar"]
+    volumes = [path for path in files if is_volume(path.name)]
     delay = args.connections * args.segment / (args.line_rate * 1e6) if args.line_rate else 0.0
     print(
-        f"release: {args.size / MIB:.0f} MiB movie in {len(volumes)} stored RAR5 volumes + par2 "
+        f"release: {args.size / MIB:.0f} MiB movie in {len(volumes)} stored "
+        f"{'RAR4' if args.rar4 else 'RAR5'} volumes + par2 "
         f"{args.recovery:.0%}; {len(articles.index)} articles of {args.segment} B; "
         f"{args.connections} connections; line: "
         + (f"{args.line_rate:g} MB/s" if args.line_rate else "loopback, unthrottled")
@@ -441,7 +465,7 @@ def main() -> int:
     reference = first if repaired.outcome.startswith("streamed") else sequential
     identical = repaired.sha256 == reference.sha256
     print(
-        f"repair: {len(missing)} of {sum(len(i) for n, i in articles.ids.items() if n.endswith('.rar'))} "
+        f"repair: {len(missing)} of {sum(len(i) for n, i in articles.ids.items() if is_volume(n))} "
         f"data articles missing ({args.missing:.0%}), {args.recovery:.0%} recovery: "
         f"byte_identical {'yes' if identical else 'no'}, ready_s {repaired.seconds:.2f} "
         f"(verify/repair {repaired.stages.get('verify', 0.0):.2f}); "

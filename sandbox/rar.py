@@ -62,6 +62,21 @@ def _file_header(name: str, size: int, part: int, crc: int, flags: int, mtime: i
     return _block(_FILE, flags, fields, data_size=part)
 
 
+def copy_slice(
+    source: BinaryIO, out: BinaryIO, part: int, whole: int, member: str
+) -> tuple[int, int]:
+    """Copy ``part`` bytes of ``source`` to ``out``; (CRC32 of them, ``whole`` CRC32 continued)."""
+    crc, left = 0, part
+    while left:
+        chunk = source.read(min(_COPY, left))
+        if not chunk:
+            raise OSError(f"{member} ended {left} bytes early while being packed")
+        crc, whole = zlib.crc32(chunk, crc), zlib.crc32(chunk, whole)
+        out.write(chunk)
+        left -= len(chunk)
+    return crc, whole
+
+
 def volume_names(stem: str, count: int) -> list[str]:
     """``stem.part1.rar`` … with the zero padding RAR uses once there are 10 or more volumes."""
     width = len(str(count))
@@ -101,14 +116,7 @@ def write_stored(
             out.write(SIGNATURE + main)
             header_at = out.tell()
             out.write(_file_header(member, size, part, 0, split, mtime))
-            crc, left = 0, part
-            while left:
-                chunk = source.read(min(_COPY, left))
-                if not chunk:
-                    raise OSError(f"{member} ended {left} bytes early while being packed")
-                crc, whole = zlib.crc32(chunk, crc), zlib.crc32(chunk, whole)
-                out.write(chunk)
-                left -= len(chunk)
+            crc, whole = copy_slice(source, out, part, whole, member)
             out.write(_block(_END, 0, vint(0 if last else _END_NOT_LAST)))
             out.seek(header_at)
             out.write(_file_header(member, size, part, whole if last else crc, split, mtime))

@@ -1,7 +1,8 @@
 """The streaming tail: remux and upload the movie while it is still downloading, when that is safe.
 
 ``plan`` decides from the files' first bytes whether a release can take the tail, ``rar5_slices``
-reads a stored RAR5 set's movie straight out of its volumes, ``watermark`` says how far each file is
+and ``rar4_slices`` find a stored set's movie in its volumes and ``movie_bytes`` reads it out of them in
+order, ``watermark`` says how far each file is
 final, ``growing_files`` reads only those bytes, ``resume`` finds the files again after par2's
 repair so the tail reads on past a gap, ``growing_upload`` sends the MP4's parts as ffmpeg writes
 them and ``tail`` ties them together. Any doubt raises

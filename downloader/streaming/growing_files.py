@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 from downloader.streaming import NotStreamable
 from downloader.streaming.plan import Head
-from downloader.streaming.rar5_slices import SIGNATURE, NeedMore, Slice, read_slice
+from downloader.streaming.rar5_slices import NeedMore, Slice
+from downloader.streaming.slices import SIGNATURES, read_slice
 from downloader.streaming.watermark import Watermarks
 
 CHUNK = 1024 * 1024
@@ -51,7 +52,7 @@ class GrowingFiles:
 
     def head(self, index: int, missing_size: int | None = None) -> Head:
         """The file's first bytes once they are final: enough to sniff, and for a RAR5 volume all
-        of its headers (more is read while they continue past what was read).
+        of its headers (more is read while they continue past what was read; RAR5 or RAR4).
 
         Planning passes ``missing_size`` (the NZB's size for the file): planning never waits for
         a repair (par2 runs only once the download is over, so it would wait forever), so a file
@@ -79,7 +80,7 @@ class GrowingFiles:
                     continue
                 # the reader: ``range`` waits for the repaired file, or says it never came
             data = b"".join(self.range(index, 0, wanted))
-            if data.startswith(SIGNATURE) and wanted < size:
+            if data.startswith(SIGNATURES) and wanted < size:
                 try:
                     read_slice(data)
                 except NeedMore:

@@ -4,7 +4,8 @@ Both are read before the first byte is streamed, from the bytes, never the names
 releases call their volumes ``a8f3e1…`` with no extension and list them in any order, so each data
 file's first bytes (its head, fetched before anything else: ``Scheduler``) say what it is. The
 movie is either one stored, unencrypted RAR5 set holding a single Matroska file, its volumes put in
-order by the numbers in their own headers, or one plain Matroska file. Samples and other small files
+order by the numbers in their own headers (or a RAR4 set: its first volume, then the others for the
+reader to order by their ends), or one plain Matroska file. Samples and other small files
 beside it are left to the sequential path's unpacking; anything that could be a second movie, or
 an archive the tail cannot read that is big enough to hold the movie, raises ``NotStreamable`` and
 the sequential path does the job.
@@ -19,7 +20,8 @@ from typing import Any
 
 from downloader.post.sniff import Kind, sniff_bytes
 from downloader.streaming import NotStreamable, PasswordProtected
-from downloader.streaming.rar5_slices import Slice, read_slice
+from downloader.streaming.rar5_slices import Slice
+from downloader.streaming.slices import read_slice
 
 #: Index bytes reserved per sample (stsz 4, ctts 8, stco/stsc per chunk…: about twice the need).
 MOOV_PER_SAMPLE = 24
@@ -31,10 +33,14 @@ RIVAL_SHARE = 0.5
 
 @dataclass(frozen=True)
 class Source:
-    """NZB file indexes holding the movie, in order; ``rar`` when they are stored RAR5 volumes."""
+    """NZB file indexes holding the movie, in order; ``rar`` when they are stored RAR volumes.
+    ``numbered`` is False for a RAR4 set, whose volumes after the first say their numbers only
+    at their ends: ``files`` then lists the first volume and the others in the NZB's order, a
+    guess the reader checks (and corrects) volume by volume."""
 
     files: tuple[int, ...]
     rar: bool
+    numbered: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,12 @@ def _volumes(pieces: list[tuple[Slice, Head]], unknown: Sequence[Head]) -> Sourc
     """The set's files in volume order, when its headers number them 0, 1, 2… with none missing,
     or with one missing where the one file without a head can go (its headers are checked when the
     reader gets there, after par2's repair)."""
-    pieces.sort(key=lambda item: item[0].volume_number)
-    numbers = [piece.volume_number for piece, _ in pieces]
+    if PurePath(pieces[0][0].name).suffix.lower() not in (".mkv", ".webm"):
+        raise NotStreamable("the archive holds no Matroska video")
+    if any(piece.volume_number is None for piece, _ in pieces):
+        return _unnumbered(pieces, unknown)
+    pieces.sort(key=lambda item: item[0].volume_number or 0)
+    numbers = [piece.volume_number or 0 for piece, _ in pieces]
     if len(set(numbers)) != len(numbers):
         raise NotStreamable("two volumes of the RAR set say they are the same one")
     holes = sorted(set(range(numbers[-1] + 1)) - set(numbers))
@@ -120,9 +130,20 @@ def _volumes(pieces: list[tuple[Slice, Head]], unknown: Sequence[Head]) -> Sourc
         if len(places) != 1 or len(unknown) != 1:
             raise NotStreamable("the RAR set's volumes are not numbered 1 to n")
         files[places[0]] = unknown[0].index
-    if PurePath(pieces[0][0].name).suffix.lower() not in (".mkv", ".webm"):
-        raise NotStreamable("the archive holds no Matroska video")
     return Source(tuple(files[number] for number in sorted(files)), rar=True)
+
+
+def _unnumbered(pieces: list[tuple[Slice, Head]], unknown: Sequence[Head]) -> Source:
+    """A RAR4 set: its first volume (flagged in its head), then the others in the NZB's order,
+    which is the order they were posted in more often than not; the reader reads each one's
+    number from its end before it streams it, so a wrong guess costs waiting, never wrong bytes."""
+    if unknown:
+        raise NotStreamable("the first article of a file is missing or damaged")
+    firsts = [head.index for piece, head in pieces if piece.volume_number == 0]
+    if len(firsts) != 1:
+        raise NotStreamable("the RAR set does not have exactly one first volume")
+    rest = sorted(head.index for piece, head in pieces if piece.volume_number is None)
+    return Source((firsts[0], *rest), rar=True, numbered=False)
 
 
 def moov_estimate(data: dict[str, Any]) -> int:

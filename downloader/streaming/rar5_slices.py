@@ -49,7 +49,8 @@ class Slice:
     crc: int | None
     split_before: bool
     split_after: bool
-    volume_number: int
+    #: 0-based; None for a RAR4 volume after the first, whose number only its end block gives.
+    volume_number: int | None
 
 
 def _header(data: bytes, body: int) -> Rar5Header:
@@ -162,7 +163,7 @@ def check_next(previous: Slice | None, current: Slice, volume_size: int, number:
     """Refuse a volume that does not continue the set exactly where ``previous`` left it."""
     if current.data_offset + current.data_size > volume_size:
         raise NotStreamable(f"volume {number + 1} is shorter than its header says")
-    if current.volume_number != number:
+    if current.volume_number is not None and current.volume_number != number:
         raise NotStreamable(f"volume {number + 1} says it is volume {current.volume_number + 1}")
     if previous is None:
         if current.split_before:

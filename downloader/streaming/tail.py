@@ -2,22 +2,22 @@
 
 Done one after the other, time to ready is download + unpack + remux + upload, about twice the
 download alone (bench/README.md). Done here, the movie's verified bytes are read in order as they
-arrive (``watermark.py``, ``growing_files.py``), straight out of the volumes of a stored RAR5 set
-(``rar5_slices.py``) or from a plain video file, and piped into ffmpeg, which remuxes to MP4 with the
+arrive (``watermark.py``, ``growing_files.py``), straight out of the volumes of a stored RAR5 or
+RAR4 set (``movie_bytes.py``) or from a plain video file, and piped into ffmpeg, which remuxes to MP4 with the
 index reserved at the front (``-moov_size``) instead of moved there at the end (``+faststart``), so
 every byte past the index is final once written and is uploaded while the download goes on
 (``growing_upload.py``).
 
-It is a fast path with a way out at every step. Streaming is only attempted for a Matroska movie that
-the ordinary path would remux, alone in a stored, unencrypted RAR5 set (or posted as a plain file),
-found from each file's first bytes whatever the release calls its files (``plan.py``); the engine is
-then told to fetch the movie's volumes in order, so the bytes the tail waits for come first. It is
-abandoned — ffmpeg killed, the multipart upload aborted, its files removed — the moment anything is
-off: a header that does not continue the set, a CRC that does not match, ffmpeg failing or finding
-its reserved index space too small, a repair that changed bytes already streamed (``resume.py``).
-The pipeline then runs the sequential path as before. At a missing or damaged article the reader
-waits for par2's repair and reads on from the repaired file. The upload is only completed after the
-pipeline has verified (QuickCheck) or repaired the download.
+It is a fast path with a way out at every step. Streaming is only attempted for a Matroska movie
+that the ordinary path would remux, alone in a stored, unencrypted RAR5 or RAR4 set (or posted as a
+plain file), found from each file's first bytes whatever the release calls its files (``plan.py``);
+the engine is then told to fetch the movie's volumes in order, so the bytes the tail waits for come
+first. It is abandoned — ffmpeg killed, the multipart upload aborted, its files removed — the
+moment anything is off: a header that does not continue the set, a CRC that does not match, ffmpeg
+failing or finding its reserved index space too small, a repair that changed bytes already streamed
+(``resume.py``). The pipeline then runs the sequential path as before. At a missing or damaged
+article the reader waits for par2's repair and reads on from the repaired file. The upload is only
+completed after the pipeline has verified (QuickCheck) or repaired the download.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ import shutil
 import subprocess
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +37,11 @@ from downloader.post.remux import parse_probe, plan, remux_arguments
 from downloader.post.sniff import Kind, sniff_bytes
 from downloader.post.subtitles import Subtitle
 from downloader.streaming import NotStreamable, PasswordProtected
-from downloader.streaming.growing_files import HEAD_BYTES, GrowingFiles
+from downloader.streaming.growing_files import GrowingFiles
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.hls import HlsPublisher, hls_arguments
+from downloader.streaming.movie_bytes import movie_bytes
 from downloader.streaming.plan import Head, Source, moov_estimate, plan_source
-from downloader.streaming.rar5_slices import Slice, check_next, read_tail
 from downloader.streaming.watermark import StreamCancelled, Watermarks
 from downloader.uploader import MIB, Uploaded, Uploader, part_size_for
 from downloader.usenet.nzb import Nzb
@@ -257,7 +256,7 @@ class StreamedTail:
     def _stream(self, source: Source) -> None:
         try:
             head = bytearray()
-            for chunk in self._movie(source):
+            for chunk in movie_bytes(self._files, self._watch, source):
                 if self._ffmpeg is None:
                     head += chunk
                     if len(head) >= self._options.probe_bytes:
@@ -281,37 +280,6 @@ class StreamedTail:
         with self._lock:
             self._failure = self._failure or reason
         self._kill_ffmpeg()
-
-    def _movie(self, source: Source) -> Iterator[bytes]:
-        if not source.rar:
-            state = self._watch.wait(source.files[0], 0)
-            while state.size is None and not state.done:
-                state = self._watch.wait(source.files[0], 0)
-            yield from self._files.range(source.files[0], 0, state.size or 0)
-            return
-        previous: Slice | None = None
-        whole, total = 0, 0
-        for number, index in enumerate(source.files):
-            current, volume_size = self._files.slice(index)
-            check_next(previous, current, volume_size, number)
-            crc = 0
-            for chunk in self._files.range(index, current.data_offset, current.data_size):
-                crc, whole = zlib.crc32(chunk, crc), zlib.crc32(chunk, whole)
-                total += len(chunk)
-                yield chunk
-            previous = current
-            if current.split_after:
-                if current.crc is not None and crc != current.crc:
-                    raise NotStreamable(f"volume {number + 1}'s data does not match its CRC")
-                continue
-            if current.crc is not None and whole != current.crc:
-                raise NotStreamable("the file does not match its CRC")
-            end = current.data_offset + current.data_size
-            read_tail(b"".join(self._files.range(index, end, min(volume_size - end, HEAD_BYTES))))
-            if number != len(source.files) - 1 or total != current.file_size:
-                raise NotStreamable("the set holds more than the movie")
-            return
-        raise NotStreamable("the set ends before the movie does")
 
     # -- ffmpeg --------------------------------------------------------------------------------
 

