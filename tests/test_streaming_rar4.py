@@ -28,6 +28,7 @@ from downloader.streaming.rar4_slices import read_end
 from downloader.streaming.slices import read_slice
 from downloader.streaming.tail import StreamOptions
 from sandbox.nntp_server import NntpTestServer
+from sandbox.posting import make_release
 from sandbox.rar4 import pack_file
 from tests.test_streaming import RAR, SEGMENT, build_stored_set, packets, ready_movie
 from tests.test_streaming_order import obfuscated, one_connection
@@ -190,3 +191,28 @@ def test_an_obfuscated_shuffled_rar4_set_is_streamed_in_the_order_its_ends_say(
     assert len(outcomes) == 1, outcomes
     assert outcomes[0].startswith("streamed"), outcomes
     assert packets(movie) == rar4_sequential
+
+
+@needs_ffmpeg
+def test_a_rar4_volume_with_a_missing_article_is_streamed_after_par2_repairs_it(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    rar4_set: dict[str, bytes],
+    rar4_sequential: list[str],
+) -> None:
+    """The reader waits for the whole of ``x.r00`` (its end block says its number), which only
+    par2's repair makes whole; then it streams the repaired bytes and goes on."""
+    release = make_release(rar4_set, segment_size=SEGMENT)
+    missing = {release.message_ids["Movie.2024.1080p.r00"][1]}
+
+    movie, outcomes = ready_movie(
+        store, s3, tmp_path, servers, rar4_set, StreamOptions(), missing=missing
+    )
+
+    assert len(outcomes) == 1, outcomes
+    assert outcomes[0].startswith("streamed"), outcomes
+    assert packets(movie) == rar4_sequential  # the repaired bytes, not the downloaded ones
+    recovery = [mid for name, ids in release.message_ids.items() if ".vol" in name for mid in ids]
+    assert any(servers[-1].stats.bodies[mid] for mid in recovery)  # repaired from recovery data
