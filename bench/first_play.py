@@ -1,12 +1,13 @@
 """First play: how soon a viewer can start watching, against how soon the movie is ready.
 
-    python -m bench.first_play [--size 1GiB] [--line-rate 50] [--runs 3] [--obfuscate]
+    python -m bench.first_play [--size 1GiB] [--line-rate 50] [--runs 3] [--obfuscate] [--rar4]
 
 The release is bench/ready.py's (an H.264/AAC Matroska movie in stored RAR5 volumes of 50 MiB with
 par2), served by our NNTP test server at ``--line-rate`` MB/s over 8 connections, with moto's S3
 server as R2; ``downloader.pipeline.run`` takes it from the NZB to ``ready``. ``--obfuscate`` posts
 it the way releases are posted today: every file (volumes and par2) under a random name with no
-extension, listed in a shuffled order, so the tail must find and order the volumes by their bytes.
+extension, listed in a shuffled order, so the tail must find and order the volumes by their bytes;
+``--rar4`` packs it in stored RAR4 volumes (``x.rar, x.r00…``), whose numbers are in their ends.
 Printed, medians of
 ``--runs`` (each run is a new job):
 
@@ -60,13 +61,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=Path, help="working folder, kept (default: temporary)")
     parser.add_argument("--obfuscate", action="store_true", help="random names, shuffled order")
+    parser.add_argument("--rar4", action="store_true", help="RAR4 volumes (x.rar, x.r00…)")
     args = parser.parse_args()
     logger.setLevel(logging.WARNING)
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-first-play-"))
     work.mkdir(parents=True, exist_ok=True)
-    files = make_release(work / f"release-{args.size}", args.size, 50 * MIB, 0.05, SEGMENT)
+    name = f"release-{args.size}" + ("-rar4" if args.rar4 else "")
+    files = make_release(work / name, args.size, 50 * MIB, 0.05, SEGMENT, rar4=args.rar4)
     if args.obfuscate:
         files = obfuscated(files, work / f"obfuscated-{args.size}")
     articles = ReleaseArticles(files, SEGMENT)
