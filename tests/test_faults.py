@@ -63,11 +63,13 @@ def downloader_pids() -> list[int]:
     return pids
 
 
-def wait_until_downloading(live: Live, asked_before: int) -> int:
-    """The downloader's pid once it has asked the Usenet server for an article."""
+def wait_until_downloading(live: Live, asked_before: int, running_before: set[int]) -> int:
+    """The new downloader's pid once it has asked the Usenet server for an article. A downloader
+    of an earlier job may still be running (it lingers after ``ready`` for its notifications), so
+    only a process that was not running before the fetch (``running_before``) counts."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pids = downloader_pids()
+        pids = [pid for pid in downloader_pids() if pid not in running_before]
         if pids and sum(live.stack.nntp.stats.bodies.values()) > asked_before:
             return pids[0]
         time.sleep(0.05)
@@ -233,10 +235,10 @@ def test_failing_part_uploads_fail_the_job_cleanly_and_a_new_fetch_works(
 
 def test_a_downloader_stopped_with_sigterm_says_so_and_a_new_fetch_works(live: Live) -> None:
     live.stack.nntp.knobs.delay = 0.5
-    asked = sum(live.stack.nntp.stats.bodies.values())
+    asked, running = sum(live.stack.nntp.stats.bodies.values()), set(downloader_pids())
     job_id = live.fetch(GODFATHER).json["job_id"]
 
-    os.kill(wait_until_downloading(live, asked), signal.SIGTERM)
+    os.kill(wait_until_downloading(live, asked, running), signal.SIGTERM)
     stopped = live.wait(job_id)
 
     assert stopped["status"] == "error"
@@ -253,9 +255,9 @@ def test_a_downloader_killed_outright_is_failed_by_the_stale_rule(
     env.setenv("JOB_CACHE_SECONDS", "0")  # cleanup runs in this process here, not another Lambda
     bootstrap.reset()
     live.stack.nntp.knobs.delay = 0.5
-    asked = sum(live.stack.nntp.stats.bodies.values())
+    asked, running = sum(live.stack.nntp.stats.bodies.values()), set(downloader_pids())
     job_id = live.fetch(GODFATHER).json["job_id"]
-    pid = wait_until_downloading(live, asked)
+    pid = wait_until_downloading(live, asked, running)
 
     os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):  # the launcher's reaper may collect it first
