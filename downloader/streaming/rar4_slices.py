@@ -6,10 +6,10 @@ header and that volume's slice of the file, verbatim, then an end-of-archive blo
 be read straight out of the volumes while they download. One difference shapes the reader: a RAR4
 volume says which one it is only in that end block, after its data (RAR 3.0 and later write the
 number there; the archive header only flags the first volume). So the first volume is known from its
-head, and every later one is read only once it is whole and its end block has said its number
-(``movie_bytes.py``). Only what the tail can trust is accepted: no encryption, the same file split
-across volumes in order, method "store"; anything else raises ``NotStreamable`` and the release
-takes the ordinary path.
+head, and the others' order comes from the par2 index's names when it has them (``plan.py``), or
+else from each end block, read before the volume is streamed (``movie_bytes.py``). Only what the
+tail can trust is accepted: no encryption, the same file split across volumes in order, method
+"store"; anything else raises ``NotStreamable`` and the release takes the ordinary path.
 
 Layout reference: RAR's ``technote.txt`` for RAR 2.x to 4.x (blocks: a 16-bit header CRC, type, flags,
 size; file headers and blocks with ``LONG_BLOCK`` add a 32-bit data size).

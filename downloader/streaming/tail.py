@@ -218,7 +218,10 @@ class StreamedTail:
 
     def _plan_and_stream(self) -> None:
         try:
-            heads = [self._head(f.index, f.bytes) for f in self._nzb.files if not f.is_par2]
+            # Data files and the par2 index (which names a RAR4 set's volumes), not recovery
+            # volumes named as such (obfuscated ones are told by their heads: ``_head``).
+            wanted = [f for f in self._nzb.files if not f.is_par2_recovery]
+            heads = [self._head(f.index, f.bytes) for f in wanted]
             self._planned.set()
             source = plan_source(heads)
         except StreamCancelled:
