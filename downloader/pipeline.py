@@ -301,6 +301,10 @@ def _download(
         )
     if tail is not None:
         tail.begin()
+        # Until the tail has read the heads, fetch in the order the subjects' names suggest
+        # (``x.rar`` before ``x.r00``, which NZBs sorted by subject list last): only a guess at
+        # what comes first, which the heads then correct; obfuscated names keep the NZB's order.
+        wanted.sort(key=lambda f: (f.rar_volume is None, f.rar_volume or 0))
     downloaded = engine.download(wanted, folder, watch=watch)
     progress.next_run()
     return downloaded
