@@ -310,3 +310,25 @@ def test_the_reader_streams_in_par2_order_at_once_and_checks_each_end_after(
 
     with pytest.raises(NotStreamable, match="end does not match"):  # an index that lied
         read((0, 2, 1, 3), par2_order=True)
+
+
+def test_a_movie_stored_in_one_rar4_archive_is_streamed_to_its_end(tmp_path: Path) -> None:
+    """``movie.rar`` alone: one volume, or an archive that is no volume set at all (whose end
+    block has no number to say)."""
+    payload = b"\x1aE\xdf\xa3" + bytes(range(256)) * 1200
+    source = tmp_path / "Movie.2024.mkv"
+    source.write_bytes(payload)
+    [volume] = pack_file(source, tmp_path / "one", 10**6)
+    alone = volume.read_bytes()
+    plain = bytearray(alone)  # the same archive, not a volume set: no volume flags, no number
+    plain[10:12] = (0).to_bytes(2, "little")
+    plain[7:9] = (zlib.crc32(bytes(plain[9:20])) & 0xFFFF).to_bytes(2, "little")
+    end = len(plain) - 9
+    plain[end + 3 : end + 5] = (0).to_bytes(2, "little")  # the end block's flags
+    plain[end : end + 2] = (zlib.crc32(bytes(plain[end + 2 :])) & 0xFFFF).to_bytes(2, "little")
+
+    for data in (alone, bytes(plain)):
+        planned = plan_source([Head(0, data[:65536], len(data))])
+        assert b"".join(movie_bytes(VolumeFiles([data]), None, planned)) == payload  # type: ignore[arg-type]
+    piece = read_slice(bytes(plain))
+    assert read_end(bytes(plain)[piece.data_offset + piece.data_size :]) == (None, True)

@@ -46,7 +46,7 @@ def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Itera
             yield chunk
         previous = current
         last = number == len(source.files) - 1
-        if not source.numbered and _end(files, index) != (number, last):
+        if not source.numbered and _end(files, index) not in _ends(number, last, source):
             raise NotStreamable(f"volume {number + 1}'s end does not match its place in the set")
         if current.split_after:
             if current.crc is not None and crc != current.crc:
@@ -61,6 +61,12 @@ def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Itera
             raise NotStreamable("the set holds more than the movie")
         return
     raise NotStreamable("the set ends before the movie does")
+
+
+def _ends(number: int, last: bool, source: Source) -> tuple[tuple[int | None, bool], ...]:
+    """What a RAR4 volume's end may say at this place: its number, and whether it is the last;
+    an archive that is not a volume set (one file) has no number to say."""
+    return ((number, last), (None, True)) if len(source.files) == 1 else ((number, last),)
 
 
 def _numbered(source: Source) -> Iterator[tuple[int, int]]:
@@ -78,13 +84,15 @@ def _by_their_ends(files: GrowingFiles, source: Source) -> Iterator[tuple[int, i
                 raise NotStreamable(f"no volume of the RAR set says it is volume {number + 1}")
             index = waiting.pop(0)
             said, _ = _end(files, index)
+            if said is None:
+                raise NotStreamable("a RAR4 volume does not say its number")
             if said in found or not number <= said < len(source.files):
                 raise NotStreamable(f"a volume says it is volume {said + 1}, which is taken")
             found[said] = index
         yield number, found.pop(number)
 
 
-def _end(files: GrowingFiles, index: int) -> tuple[int, bool]:
+def _end(files: GrowingFiles, index: int) -> tuple[int | None, bool]:
     """What a RAR4 volume's end block says (waits until the volume is whole)."""
     current, volume_size = files.slice(index)
     end = current.data_offset + current.data_size

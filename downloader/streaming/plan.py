@@ -20,7 +20,7 @@ from pathlib import PurePath
 from typing import Any
 
 from downloader.post.par2 import HASH_16K, RepairError, parse_index
-from downloader.post.sniff import Kind, sniff_bytes
+from downloader.post.sniff import RAR4_SIGNATURE, Kind, sniff_bytes
 from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.rar5_slices import Slice
 from downloader.streaming.slices import read_slice
@@ -131,7 +131,7 @@ def _volumes(
     reader gets there, after par2's repair)."""
     if PurePath(pieces[0][0].name).suffix.lower() not in (".mkv", ".webm"):
         raise NotStreamable("the archive holds no Matroska video")
-    if any(piece.volume_number is None for piece, _ in pieces):
+    if pieces[0][1].data.startswith(RAR4_SIGNATURE):  # numbers only at the ends, even of one
         return _unnumbered(pieces, unknown, described)
     pieces.sort(key=lambda item: item[0].volume_number or 0)
     numbers = [piece.volume_number or 0 for piece, _ in pieces]

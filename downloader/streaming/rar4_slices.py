@@ -110,10 +110,11 @@ def _file_slice(head: bytes, at: int, flags: int, end: int, number: int | None) 
     )
 
 
-def read_end(after: bytes) -> tuple[int, bool]:
+def read_end(after: bytes) -> tuple[int | None, bool]:
     """(volume number, is it the last volume) from the bytes after a volume's slice: service
-    blocks (a recovery record, a comment) and the end-of-archive block. Refuses a volume with
-    another file after the movie, or without a numbered end block (RAR 2.x writes none)."""
+    blocks (a recovery record, a comment) and the end-of-archive block. The number is None when
+    the block has none (an archive that is not a volume set; RAR 2.x volumes). Refuses a volume
+    with another file after the movie, or with no end block."""
     at = 0
     while True:
         try:
@@ -123,7 +124,7 @@ def read_end(after: bytes) -> tuple[int, bool]:
         if kind == _END:
             offset = at + 7 + (4 if flags & _END_HAS_CRC else 0)
             if not flags & _END_HAS_NUMBER or offset + 2 > end:
-                raise NotStreamable("a RAR4 volume does not say its number")
+                return None, not flags & _NEXT_VOLUME
             (number,) = struct.unpack_from("<H", after, offset)
             return number, not flags & _NEXT_VOLUME
         if kind == _FILE:
