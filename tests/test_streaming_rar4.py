@@ -11,6 +11,7 @@ against the NNTP test server and moto's S3.
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 import zlib
 from collections.abc import Iterator
@@ -27,11 +28,13 @@ from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.movie_bytes import movie_bytes
 from downloader.streaming.plan import Head, Source, plan_source
 from downloader.streaming.rar4_slices import read_end
-from downloader.streaming.rar5_slices import Slice
+from downloader.streaming.rar5_slices import Slice, read_tail
 from downloader.streaming.slices import read_slice
 from downloader.streaming.tail import StreamOptions
+from sandbox import rar as rar5
 from sandbox.nntp_server import NntpTestServer
 from sandbox.posting import make_release
+from sandbox.rar4 import _block as rar4_block
 from sandbox.rar4 import pack_file
 from tests.test_streaming import RAR, SEGMENT, build_stored_set, packets, ready_movie
 from tests.test_streaming_order import obfuscated, one_connection
@@ -44,6 +47,13 @@ REAL_SETS = {
     "old naming": ["rar3-old.rar", "rar3-old.r00", "rar3-old.r01"],
     "new naming": ["rar3-vols.part1.rar", "rar3-vols.part2.rar", "rar3-vols.part3.rar"],
 }
+
+
+def end_of(volume: bytes) -> tuple[int | None, bool]:
+    """What the end of a whole RAR4 volume says (``read_end`` after its slice)."""
+    piece = read_slice(volume)
+    end = piece.data_offset + piece.data_size
+    return read_end(lambda offset, length: volume[offset : offset + length], end, len(volume))
 
 
 @pytest.mark.parametrize("names", REAL_SETS.values(), ids=REAL_SETS.keys())
@@ -61,12 +71,11 @@ def test_volumes_made_by_rar_give_their_slices_and_their_numbers(names: list[str
         assert piece.volume_number == (0 if number == 0 else None)  # only the first says so
         assert (piece.split_before, piece.split_after) == (number > 0, number < 2)
         assert piece.crc == (zlib.crc32(data) if piece.split_after else whole)
-        after = volume[piece.data_offset + piece.data_size :]
         if number < 2:
-            assert read_end(after) == (number, False)  # the end block says the number
+            assert end_of(volume) == (number, False)  # the end block says the number
         else:  # the second file follows the movie: the tail must not stream this set
             with pytest.raises(NotStreamable, match="more than the movie"):
-                read_end(after)
+                end_of(volume)
     assert whole == piece.crc
 
 
@@ -87,12 +96,7 @@ def test_what_our_writer_makes_real_readers_unpack(tmp_path: Path) -> None:
         with rarfile.RarFile(volumes[0]) as archive:
             assert archive.read("Movie.2024.mkv") == payload
         for number, volume in enumerate(volumes):
-            data = volume.read_bytes()
-            piece = read_slice(data)
-            assert read_end(data[piece.data_offset + piece.data_size :]) == (
-                number,
-                number == len(volumes) - 1,
-            )
+            assert end_of(volume.read_bytes()) == (number, number == len(volumes) - 1)
 
 
 def head_of(index: int, path: Path) -> Head:
@@ -330,5 +334,46 @@ def test_a_movie_stored_in_one_rar4_archive_is_streamed_to_its_end(tmp_path: Pat
     for data in (alone, bytes(plain)):
         planned = plan_source([Head(0, data[:65536], len(data))])
         assert b"".join(movie_bytes(VolumeFiles([data]), None, planned)) == payload  # type: ignore[arg-type]
-    piece = read_slice(bytes(plain))
-    assert read_end(bytes(plain)[piece.data_offset + piece.data_size :]) == (None, True)
+    assert end_of(bytes(plain)) == (None, True)
+
+
+def with_recovery_record(volume: Path, block: bytes, end_size: int) -> None:
+    """Put ``block`` (a service header and its data) just before the volume's end block, where
+    RAR writes a recovery record."""
+    data = volume.read_bytes()
+    volume.write_bytes(data[:-end_size] + block + data[-end_size:])
+
+
+def test_a_recovery_record_after_the_movie_is_stepped_over(tmp_path: Path) -> None:
+    """RAR writes a recovery record (``-rr``) after the file in every volume: megabytes, more
+    than the tail reads at once. Its header says how long it is, and the reader steps over it
+    to the end block, for RAR4 and RAR5 alike; unar still lists the sets as sound."""
+    payload = bytes(range(256)) * 2000
+    source = tmp_path / "Movie.2024.mkv"
+    source.write_bytes(payload)
+    record = bytes(300_000)  # more than the 64 KiB read at a time
+    fields4 = struct.pack(
+        "<IIBIIBBHI", len(record), len(record), 3, zlib.crc32(record), 0, 29, 0x30, 2, 0
+    )
+    rar4_volumes = pack_file(source, tmp_path / "rar4", 200_000)
+    for volume in rar4_volumes:  # a RAR3 "RR" subblock: a service header (0x7A) with data
+        with_recovery_record(volume, rar4_block(0x7A, 0x8000, fields4 + b"RR") + record, 9)
+    rar5_volumes = rar5.pack_file(source, tmp_path / "rar5", 200_000)
+    fields5 = rar5.vint(0) + rar5.vint(len(record)) + rar5.vint(0) + rar5.vint(0) + rar5.vint(1)
+    service = rar5._block(3, 0, fields5 + rar5.vint(2) + b"RR", data_size=len(record)) + record
+    with_recovery_record(rar5_volumes[-1], service, len(rar5._block(5, 0, rar5.vint(0))))
+
+    for volumes in (rar4_volumes, rar5_volumes):
+        listed = subprocess.run(["lsar", "-t", str(volumes[0])], capture_output=True, text=True)
+        assert "1 passed, 0 failed" in listed.stdout, listed.stdout
+    for number, volume in enumerate(rar4_volumes):
+        assert end_of(volume.read_bytes()) == (number, number == len(rar4_volumes) - 1)
+    last = rar5_volumes[-1].read_bytes()
+    piece = read_slice(last)
+    at = piece.data_offset + piece.data_size
+    read_tail(lambda offset, length: last[offset : offset + length], at, len(last))  # no raise
+    other = rar5._block(2, 0, fields5 + rar5.vint(2) + b"XX", data_size=0)  # another file
+    with_recovery_record(rar5_volumes[-1], other, len(rar5._block(5, 0, rar5.vint(0))))
+    again = rar5_volumes[-1].read_bytes()
+    with pytest.raises(NotStreamable, match="more than the movie"):  # is still refused
+        read_tail(lambda offset, length: again[offset : offset + length], at, len(again))

@@ -17,10 +17,10 @@ import zlib
 from collections.abc import Iterator
 
 from downloader.streaming import NotStreamable
-from downloader.streaming.growing_files import HEAD_BYTES, GrowingFiles
+from downloader.streaming.growing_files import GrowingFiles
 from downloader.streaming.plan import Source
 from downloader.streaming.rar4_slices import read_end
-from downloader.streaming.rar5_slices import Slice, check_next, read_tail
+from downloader.streaming.rar5_slices import Read, Slice, check_next, read_tail
 from downloader.streaming.watermark import Watermarks
 
 
@@ -56,7 +56,7 @@ def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Itera
             raise NotStreamable("the file does not match its CRC")
         if source.numbered:
             end = current.data_offset + current.data_size
-            read_tail(b"".join(files.range(index, end, min(volume_size - end, HEAD_BYTES))))
+            read_tail(_reader(files, index), end, volume_size)
         if not last or total != current.file_size:
             raise NotStreamable("the set holds more than the movie")
         return
@@ -98,4 +98,9 @@ def _end(files: GrowingFiles, index: int) -> tuple[int | None, bool]:
     end = current.data_offset + current.data_size
     if end > volume_size:
         raise NotStreamable("a volume is shorter than its header says")
-    return read_end(b"".join(files.range(index, end, min(volume_size - end, HEAD_BYTES))))
+    return read_end(_reader(files, index), end, volume_size)
+
+
+def _reader(files: GrowingFiles, index: int) -> Read:
+    """A volume's bytes at any offset, each read once it is final."""
+    return lambda offset, length: b"".join(files.range(index, offset, length))

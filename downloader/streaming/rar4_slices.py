@@ -22,7 +22,7 @@ import zlib
 
 from downloader.post.sniff import RAR4_SIGNATURE
 from downloader.streaming import NotStreamable, PasswordProtected
-from downloader.streaming.rar5_slices import MAX_HEADER, NeedMore, Slice
+from downloader.streaming.rar5_slices import MAX_HEADER, NeedMore, Read, Slice
 
 SIGNATURE = RAR4_SIGNATURE
 _MAIN, _FILE, _END = 0x73, 0x74, 0x7B
@@ -110,19 +110,20 @@ def _file_slice(head: bytes, at: int, flags: int, end: int, number: int | None) 
     )
 
 
-def read_end(after: bytes) -> tuple[int | None, bool]:
-    """(volume number, is it the last volume) from the bytes after a volume's slice: service
-    blocks (a recovery record, a comment) and the end-of-archive block. The number is None when
-    the block has none (an archive that is not a volume set; RAR 2.x volumes). Refuses a volume
-    with another file after the movie, or with no end block."""
-    at = 0
+def read_end(read: Read, at: int, size: int) -> tuple[int | None, bool]:
+    """(volume number, is it the last volume) from what follows a volume's slice (which ends at
+    ``at``): service blocks (a recovery record, a comment), stepped over without reading their
+    data, and the end-of-archive block. The number is None when the block has none (an archive
+    that is not a volume set; RAR 2.x volumes). Refuses a volume with another file after the
+    movie, or with no end block."""
     while True:
+        after = read(at, min(MAX_HEADER, size - at))
         try:
-            kind, flags, end, added = _block(after, at)
+            kind, flags, end, added = _block(after, 0)
         except NeedMore:
             raise NotStreamable("a RAR4 volume does not end after the movie") from None
         if kind == _END:
-            offset = at + 7 + (4 if flags & _END_HAS_CRC else 0)
+            offset = 7 + (4 if flags & _END_HAS_CRC else 0)
             if not flags & _END_HAS_NUMBER or offset + 2 > end:
                 return None, not flags & _NEXT_VOLUME
             (number,) = struct.unpack_from("<H", after, offset)
@@ -131,4 +132,4 @@ def read_end(after: bytes) -> tuple[int | None, bool]:
             raise NotStreamable("the archive holds more than the movie")
         if kind not in _SKIPPABLE:
             raise NotStreamable(f"unexpected RAR4 header type {kind:#x} after the movie")
-        at = end + (added if flags & _LONG_BLOCK else 0)
+        at += end + (added if flags & _LONG_BLOCK else 0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from downloader.post.sniff import RAR5_SIGNATURE, Rar5Header, Truncated, rar5_header, read_vint
@@ -29,6 +30,10 @@ _FILE_IS_DIR, _FILE_HAS_MTIME, _FILE_HAS_CRC = 0x01, 0x02, 0x04
 _EXTRA_ENCRYPTION = 0x01
 #: A header this large is not one a stored movie set writes; refuse rather than read on.
 MAX_HEADER = 64 * 1024
+
+
+#: ``read(offset, length)``: that many bytes of a volume from ``offset`` (fewer at its end).
+Read = Callable[[int, int], bytes]
 
 
 class NeedMore(Exception):
@@ -175,28 +180,25 @@ def check_next(previous: Slice | None, current: Slice, volume_size: int, number:
         raise NotStreamable(f"volume {number + 1} holds a different file")
 
 
-def read_tail(tail: bytes) -> None:
-    """Refuse a last volume with anything after the movie's data but service headers (quick-open
-    data, a comment) and the end-of-archive header: another file would change what unpacking
-    gives."""
-    at = 0
+def read_tail(read: Read, at: int, size: int) -> None:
+    """Refuse a last volume with anything after the movie's data (which ends at ``at``) but
+    service headers (a recovery record, quick-open data, a comment) and the end-of-archive
+    header: another file would change what unpacking gives. ``read`` gives the volume's bytes;
+    a service header's data is stepped over, not read (a recovery record is megabytes)."""
     while True:
+        tail = read(at, min(MAX_HEADER + 16, size - at))
         try:
-            if at + 4 > len(tail):
+            if len(tail) < 5:
                 raise NeedMore
-            size, body_at = _vint(tail, at + 4)
-            end = body_at + size
-            if (
-                end > len(tail)
-                or zlib.crc32(tail[at + 4 : end]) != struct.unpack_from("<I", tail, at)[0]
-            ):
+            header_size, body_at = _vint(tail, 4)
+            end = body_at + header_size
+            if end > len(tail) or zlib.crc32(tail[4:end]) != struct.unpack_from("<I", tail)[0]:
                 raise NotStreamable("damaged RAR5 header after the movie")
             header = _header(tail, body_at)
-            kind, data = header.kind, header.data_size
         except NeedMore:
             raise NotStreamable("the last volume does not end after the movie") from None
-        if kind == _END:
+        if header.kind == _END:
             return
-        if kind != _SERVICE:
+        if header.kind != _SERVICE:
             raise NotStreamable("the archive holds more than the movie")
-        at = end + data
+        at += end + header.data_size
