@@ -12,6 +12,7 @@ volumes made by the real ``rar`` (rarfile's fixtures).
 
 from __future__ import annotations
 
+import io
 import struct
 import time
 import zlib
@@ -106,6 +107,13 @@ def write_stored(
             out.seek(header_at)
             out.write(_file_header(member, size, part, whole if last else crc, split, mtime))
     return paths
+
+
+def write_volumes(name: str, data: bytes, folder: Path, stem: str, volume_size: int) -> list[Path]:
+    """``data`` as member ``name`` in volumes of at most ``volume_size`` data bytes each."""
+    return write_stored(
+        io.BytesIO(data), len(data), folder, stem, member=name, volume_data=volume_size
+    )
 
 
 def pack_file(

@@ -31,6 +31,8 @@ from downloader.usenet.scheduler import Scheduler, ServerState
 from downloader.usenet.servers import parse_server
 from sandbox.nntp_server import NntpTestServer
 from sandbox.posting import make_release
+from sandbox.rar import write_volumes
+from sandbox.rar4 import write_volumes as write_rar4_volumes
 from tests.conftest import R2_BUCKET
 from tests.test_pipeline import context_for, start_job
 from tests.test_streaming import RAR, packets, ready_movie
@@ -159,6 +161,24 @@ def test_the_plan_goes_by_the_bytes_and_steps_aside_when_it_cannot_be_sure(
     mp4 = (20).to_bytes(4, "big") + b"ftypisom" + bytes(total)
     with pytest.raises(NotStreamable, match="not a Matroska"):
         plan_source([head_of(0, mp4)])
+
+
+def test_what_an_archive_packs_is_told_by_its_bytes_not_its_name(tmp_path: Path) -> None:
+    """Inside an obfuscated set the movie may be called ``a8f3e1…`` too; an ``.mkv`` that holds
+    something else is not taken for a Matroska movie."""
+    matroska = b"\x1a\x45\xdf\xa3" + bytes(300_000)
+    avi = b"RIFF" + bytes(4) + b"AVI LIST" + bytes(300_000)
+    for writer in (write_volumes, write_rar4_volumes):
+        hidden = writer(
+            "a8f3e1c9b2", matroska, tmp_path / f"hidden-{writer.__module__}", "x", 100_000
+        )
+        plan = plan_source([head_of(i, path.read_bytes()) for i, path in enumerate(hidden)])
+        assert plan.rar
+        misnamed = writer(
+            "Movie.2024.mkv", avi, tmp_path / f"avi-{writer.__module__}", "y", 100_000
+        )
+        with pytest.raises(NotStreamable, match="no Matroska"):
+            plan_source([head_of(i, path.read_bytes()) for i, path in enumerate(misnamed)])
 
 
 def test_a_volume_whose_head_is_missing_takes_the_one_place_left_for_it(

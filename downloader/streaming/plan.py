@@ -129,7 +129,7 @@ def _volumes(
     """The set's files in volume order, when its headers number them 0, 1, 2… with none missing,
     or with one missing where the one file without a head can go (its headers are checked when the
     reader gets there, after par2's repair)."""
-    if PurePath(pieces[0][0].name).suffix.lower() not in (".mkv", ".webm"):
+    if not _packs_matroska(pieces):
         raise NotStreamable("the archive holds no Matroska video")
     if pieces[0][1].data.startswith(RAR4_SIGNATURE):  # numbers only at the ends, even of one
         return _unnumbered(pieces, unknown, described)
@@ -145,6 +145,16 @@ def _volumes(
             raise NotStreamable("the RAR set's volumes are not numbered 1 to n")
         files[places[0]] = unknown[0].index
     return Source(tuple(files[number] for number in sorted(files)), rar=True)
+
+
+def _packs_matroska(pieces: Sequence[tuple[Slice, Head]]) -> bool:
+    """Whether the packed file is a Matroska video, by its first bytes in the first volume's head
+    (an obfuscated release may call it ``a8f3e1`` inside the archive too); by its name only when
+    the head ends before the file's data starts."""
+    for piece, head in pieces:
+        if piece.volume_number == 0 and len(head.data) > piece.data_offset + 4:
+            return sniff_bytes(head.data[piece.data_offset :]).kind is Kind.MATROSKA
+    return PurePath(pieces[0][0].name).suffix.lower() in (".mkv", ".webm")
 
 
 def _unnumbered(
