@@ -26,11 +26,12 @@ from downloader.streaming.watermark import Watermarks
 
 def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Iterator[bytes]:
     """Every byte of the movie once, in order (raises ``NotStreamable`` at the first doubt)."""
-    if not source.rar:
-        state = watch.wait(source.files[0], 0)
-        while state.size is None and not state.done:
-            state = watch.wait(source.files[0], 0)
-        yield from files.range(source.files[0], 0, state.size or 0)
+    if not source.rar:  # a plain file, or the pieces of one, each to its end
+        for index in source.files:
+            state = watch.wait(index, 0)
+            while state.size is None and not state.done:
+                state = watch.wait(index, 0)
+            yield from files.range(index, 0, state.size or 0)
         return
     previous: Slice | None = None
     whole, total = 0, 0

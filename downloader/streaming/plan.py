@@ -14,6 +14,7 @@ the sequential path does the job.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -29,6 +30,9 @@ from downloader.volume_names import volume_number
 #: Index bytes reserved per sample (stsz 4, ctts 8, stco/stsc per chunk…: about twice the need).
 MOOV_PER_SAMPLE = 24
 MOOV_BASE = 64 * 1024
+#: ``x.mkv.001``: a piece of a file posted split.
+_PIECE = re.compile(r"(.+)\.(\d{3})")
+_EBML_ID, _SEGMENT_ID = b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67"
 #: Another video (or unreadable archive) at least this share of the movie's size could be the
 #: real movie: the tail then steps aside rather than guess (a sample is a few percent).
 RIVAL_SHARE = 0.5
@@ -36,7 +40,8 @@ RIVAL_SHARE = 0.5
 
 @dataclass(frozen=True)
 class Source:
-    """NZB file indexes holding the movie, in order; ``rar`` when they are stored RAR volumes.
+    """NZB file indexes holding the movie, in order: one plain file, the pieces of a file posted
+    split (read one after the other), or, with ``rar``, the volumes of a stored RAR set.
     ``numbered`` is False for a RAR4 set, whose volumes after the first say their numbers only
     at their ends. ``files`` then lists them in the order the par2 index names them
     (``par2_order``: the reader streams them as they arrive and checks each one's end after it),
@@ -97,11 +102,17 @@ def plan_source(heads: Sequence[Head]) -> Source:
             unreadable.append((NotStreamable(f"a {sniffed.kind} archive"), head))
         elif sniffed.is_video:
             videos.append(head)
+    pieces = _split_movie(heads, described)
+    if pieces:  # its first piece is no movie of its own
+        videos = [head for head in videos if head.index != pieces[0]]
     # Every candidate for the movie with its size: a set by the file it packs, a video by its own.
     movies: list[tuple[int, tuple[str, int] | None, Head | None]] = [
         (key[1], key, None) for key in sets
     ]
     movies += [(head.size, None, head) for head in videos]
+    by_index = {head.index: head for head in heads}
+    if pieces:
+        movies.append((sum(by_index[index].size for index in pieces), None, None))
     movies.sort(key=lambda movie: movie[0], reverse=True)
     packed = sum(head.size for _, head in unreadable)
     if not movies or packed >= RIVAL_SHARE * movies[0][0]:
@@ -116,8 +127,12 @@ def plan_source(heads: Sequence[Head]) -> Source:
             raise NotStreamable("the first article of a file is missing or damaged")
         if sniff_bytes(video.data).kind is not Kind.MATROSKA:
             raise NotStreamable("the movie is not a Matroska file")
+        claimed = matroska_size(video.data)
+        if claimed is not None and claimed > video.size:
+            raise NotStreamable("the movie is split into pieces that no par2 index names")
         return Source((video.index,), rar=False)
-    assert key is not None
+    if key is None:
+        return Source(tuple(pieces), rar=False)
     return _volumes(sets[key], unknown, described)
 
 
@@ -182,6 +197,56 @@ def _unnumbered(
         return Source(tuple(named[n] for n in sorted(named)), True, numbered=False, par2_order=True)
     rest = sorted(head.index for piece, head in pieces if piece.volume_number is None)
     return Source((firsts[0], *rest), rar=True, numbered=False)
+
+
+def _split_movie(heads: Sequence[Head], described: dict[tuple[bytes, int], str]) -> list[int]:
+    """The pieces of a movie posted split (``x.mkv.001``, ``x.mkv.002``…), in order: only the
+    first has a header, so the order is the one the par2 index's names give them (each piece
+    matched by the MD5 of its first 16 KiB and its size), numbered 1 to n with none missing, the
+    first a Matroska file. Empty when there is no such movie."""
+    groups: dict[str, dict[int, Head]] = {}
+    for head in heads:
+        name = described.get((hashlib.md5(head.data[:HASH_16K]).digest(), head.size))
+        found = _PIECE.fullmatch(name or "") if not head.missing else None
+        if found:
+            groups.setdefault(found.group(1), {})[int(found.group(2))] = head
+    for group in groups.values():
+        numbers = sorted(group)
+        first = group.get(1)
+        whole = len(numbers) > 1 and numbers == list(range(1, len(numbers) + 1))
+        if whole and first is not None and sniff_bytes(first.data).kind is Kind.MATROSKA:
+            return [group[number].index for number in numbers]
+    return []
+
+
+def matroska_size(data: bytes) -> int | None:
+    """The bytes a Matroska file says it has (its EBML header and Segment element), from its
+    first bytes; None when the Segment's size is unknown (live muxing) or cannot be read."""
+    try:
+        at = len(_EBML_ID)
+        size, at = _ebml_size(data, at)
+        at += size
+        if data[at : at + 4] != _SEGMENT_ID:
+            return None
+        size, at = _ebml_size(data, at + 4)
+    except (IndexError, ValueError):
+        return None
+    return None if size < 0 else at + size
+
+
+def _ebml_size(data: bytes, at: int) -> tuple[int, int]:
+    """An EBML variable-length size at ``at`` and where its element's data starts; -1 for the
+    "unknown" size (all value bits set)."""
+    first = data[at]
+    length = 9 - first.bit_length()
+    if not 1 <= length <= 8:
+        raise ValueError("not an EBML size")
+    value = first & (0xFF >> length)
+    for byte in data[at + 1 : at + length]:
+        value = value << 8 | byte
+    if at + length > len(data):
+        raise IndexError
+    return (-1 if value == (1 << (7 * length)) - 1 else value), at + length
 
 
 def _described(data: bytes) -> dict[tuple[bytes, int], str]:
