@@ -140,9 +140,11 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             reporter.preparing()
             hls_removed = not intact and not _read_on(tail, watch, downloaded, files)
             if hls_removed:
-                reporter.unplayable()  # first, so no answer links to a playlist being removed
-                context.uploader.remove_prefix(hls_object_prefix(message.job_id))
+                _unpublish(reporter, context.uploader, message.job_id)
             uploaded = _stream_upload(tail, reporter.beat)
+            if tail is not None and tail.wrong_bytes and not hls_removed:
+                hls_removed = True  # what it published came from bytes that were not the movie's
+                _unpublish(reporter, context.uploader, message.job_id)
             media = tail.media if uploaded is not None and tail is not None else {}
             found = tail.subtitles if uploaded is not None and tail is not None else ()
             loose = files
@@ -314,6 +316,12 @@ def _stop_for_password(engine: Engine, passwords: list[str], why: str) -> None:
     """A file's head shows an encrypted archive: no reason to download the rest."""
     passwords.append(why)
     engine.cancel(why)
+
+
+def _unpublish(reporter: JobReporter, uploader: Uploader, job_id: str) -> None:
+    """Take the HLS down: the job first, so no answer links to a playlist being removed."""
+    reporter.unplayable()
+    uploader.remove_prefix(hls_object_prefix(job_id))
 
 
 def _read_on(

@@ -23,6 +23,8 @@ from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
 from chalicelib.adapters.store.sqlite import SqliteExecutor
+from chalicelib.domain.jobs import JobStatus
+from downloader.pipeline import run
 from downloader.post.par2 import par2_binary
 from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.movie_bytes import movie_bytes
@@ -31,11 +33,15 @@ from downloader.streaming.rar4_slices import read_end
 from downloader.streaming.rar5_slices import Slice, read_tail
 from downloader.streaming.slices import read_slice
 from downloader.streaming.tail import StreamOptions
+from downloader.uploader import MIN_PART
 from sandbox import rar as rar5
 from sandbox.nntp_server import NntpTestServer
 from sandbox.posting import make_release
 from sandbox.rar4 import _block as rar4_block
 from sandbox.rar4 import pack_file
+from tests.conftest import R2_BUCKET
+from tests.test_hls import hls_objects, recorded_context
+from tests.test_pipeline import start_job
 from tests.test_streaming import RAR, SEGMENT, build_stored_set, packets, ready_movie
 from tests.test_streaming_order import obfuscated, one_connection
 
@@ -165,7 +171,10 @@ def test_the_par2_index_gives_an_obfuscated_rar4_set_its_order_at_once(tmp_path:
 def rar4_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """The movie of ``test_streaming.stored_set`` in four stored RAR4 volumes (``.rar, .r00…``),
     with 15 % par2 recovery data in article-sized blocks."""
-    folder = tmp_path_factory.mktemp("rar4-set")
+    return build_rar4_set(tmp_path_factory.mktemp("rar4-set"))
+
+
+def build_rar4_set(folder: Path) -> dict[str, bytes]:
     (folder / "rar5").mkdir()
     build_stored_set(folder / "rar5")
     movie = folder / "rar5" / "source" / "Movie.2024.1080p.mkv"
@@ -377,3 +386,44 @@ def test_a_recovery_record_after_the_movie_is_stepped_over(tmp_path: Path) -> No
     again = rar5_volumes[-1].read_bytes()
     with pytest.raises(NotStreamable, match="more than the movie"):  # is still refused
         read_tail(lambda offset, length: again[offset : offset + length], at, len(again))
+
+
+@needs_ffmpeg
+def test_a_par2_index_that_misnames_the_volumes_takes_down_what_was_published(
+    store: JobStore,
+    s3: S3Client,
+    tmp_path: Path,
+    servers: list[NntpTestServer],
+    rar4_set: dict[str, bytes],
+) -> None:
+    """The index names ``x.r00`` what is really ``x.r01``: the tail streams in that order, the
+    volume's end then says another place and the stream stops there (``WrongBytes``: whatever
+    it had published comes down); the movie comes by the sequential path, which names volumes
+    by their ends."""
+    folder = tmp_path / "misnamed"
+    folder.mkdir()
+    swapped = {
+        "Movie.2024.1080p.r00": "Movie.2024.1080p.r01",
+        "Movie.2024.1080p.r01": "Movie.2024.1080p.r00",
+    }
+    volumes = [name for name in rar4_set if ".par2" not in name]
+    for name in volumes:
+        (folder / swapped.get(name, name)).write_bytes(rar4_set[name])
+    index = par2_index(folder, sorted(folder.iterdir()))
+    posted, _ = obfuscated({**{n: rar4_set[n] for n in volumes}, "index.par2": index.read_bytes()})
+    outcomes: list[str] = []
+    context, _ = recorded_context(posted, s3, tmp_path, servers)
+    context.streaming = StreamOptions(
+        part_size=MIN_PART, hls_segment_seconds=1, on_outcome=outcomes.append
+    )
+    message, reporter = start_job(store)
+
+    run(message, context, reporter)
+
+    assert outcomes == ["fallback: volume 2's end does not match its place in the set"]
+    assert hls_objects(s3, message.job_id) == {}
+    job = store.get_job(message.job_id)
+    assert job is not None
+    assert job.status is JobStatus.READY
+    assert job.playable_at is None
+    assert s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", []) == []

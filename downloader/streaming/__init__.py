@@ -15,6 +15,12 @@ class NotStreamable(Exception):
     the pipeline falls back to downloading, verifying, unpacking and remuxing one after the other."""
 
 
+class WrongBytes(NotStreamable):
+    """Bytes already streamed were not the movie's: a volume's data or the whole file did not
+    match its CRC, or a RAR4 volume's end said another place than the one it was streamed in.
+    What was published from them (the HLS) must come down, not only the stream stop."""
+
+
 class PasswordProtected(NotStreamable):
     """The release's archive is encrypted (its headers or its file): no one can unpack it without
     a password we do not have, so the job fails at once rather than after the whole download."""

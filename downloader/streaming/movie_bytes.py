@@ -16,7 +16,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from downloader.streaming import NotStreamable
+from downloader.streaming import NotStreamable, WrongBytes
 from downloader.streaming.growing_files import GrowingFiles
 from downloader.streaming.plan import Source
 from downloader.streaming.rar4_slices import read_end
@@ -48,13 +48,13 @@ def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Itera
         previous = current
         last = number == len(source.files) - 1
         if not source.numbered and _end(files, index) not in _ends(number, last, source):
-            raise NotStreamable(f"volume {number + 1}'s end does not match its place in the set")
+            raise WrongBytes(f"volume {number + 1}'s end does not match its place in the set")
         if current.split_after:
             if current.crc is not None and crc != current.crc:
-                raise NotStreamable(f"volume {number + 1}'s data does not match its CRC")
+                raise WrongBytes(f"volume {number + 1}'s data does not match its CRC")
             continue
         if current.crc is not None and whole != current.crc:
-            raise NotStreamable("the file does not match its CRC")
+            raise WrongBytes("the file does not match its CRC")
         if source.numbered:
             end = current.data_offset + current.data_size
             read_tail(_reader(files, index), end, volume_size)

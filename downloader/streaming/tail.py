@@ -36,7 +36,7 @@ from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, last_line
 from downloader.post.remux import parse_probe, plan, remux_arguments
 from downloader.post.sniff import Kind, sniff_bytes
 from downloader.post.subtitles import Subtitle
-from downloader.streaming import NotStreamable, PasswordProtected
+from downloader.streaming import NotStreamable, PasswordProtected, WrongBytes
 from downloader.streaming.growing_files import GrowingFiles
 from downloader.streaming.growing_upload import GrowingUpload, check_layout
 from downloader.streaming.hls import HlsPublisher, hls_arguments
@@ -96,6 +96,8 @@ class StreamedTail:
         self._upload: GrowingUpload | None = None
         self._lock = threading.Lock()
         self._failure: str | None = None
+        #: The stream stopped because bytes it had taken were not the movie's (``WrongBytes``).
+        self.wrong_bytes = False
         self._closed = False
         self._started = time.monotonic()
         self.container = ""
@@ -274,6 +276,7 @@ class StreamedTail:
         except StreamCancelled:
             pass
         except (NotStreamable, MediaError, OSError, ValueError) as exc:
+            self.wrong_bytes = isinstance(exc, WrongBytes)
             self._fail(str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug must cost the fast path, never the job
             logger.exception("streaming tail crashed")
