@@ -48,6 +48,10 @@ class ParIndex:
     block_size: int
     files: tuple[ParFile, ...]
 
+    def names_by_hash(self) -> dict[tuple[bytes, int], str]:
+        """(MD5 of a file's first 16 KiB, its size) → the name par2 knows it by (no folders)."""
+        return {(f.md5_16k, f.size): Path(f.name).name for f in self.files}
+
     @property
     def total_blocks(self) -> int:
         return sum(-(-f.size // self.block_size) for f in self.files) if self.block_size else 0
@@ -105,7 +109,12 @@ def recovery_blocks(path: Path) -> int:
 
 def md5_16k(path: Path) -> bytes:
     with path.open("rb") as source:
-        return hashlib.md5(source.read(HASH_16K)).digest()  # par2's own hash, not for security
+        return md5_16k_of(source.read(HASH_16K))
+
+
+def md5_16k_of(data: bytes) -> bytes:
+    """par2's hash of a file that starts with ``data`` (its first 16 KiB; not for security)."""
+    return hashlib.md5(data[:HASH_16K]).digest()
 
 
 def restore_names(index: ParIndex, files: list[Path]) -> dict[Path, Path]:
@@ -115,7 +124,7 @@ def restore_names(index: ParIndex, files: list[Path]) -> dict[Path, Path]:
     be misleading rather than random (a ``foo.rar`` that is really volume 3, while volume 1 sits
     under another name), so the renames go through temporary names and may swap.
     """
-    by_hash = {(f.md5_16k, f.size): Path(f.name).name for f in index.files}
+    by_hash = index.names_by_hash()
     wanted: dict[Path, str] = {}
     for path in files:
         real = by_hash.get((md5_16k(path), path.stat().st_size))

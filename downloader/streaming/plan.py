@@ -13,14 +13,13 @@ the sequential path does the job.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from downloader.post.par2 import HASH_16K, RepairError, parse_index
+from downloader.post.par2 import RepairError, md5_16k_of, parse_index
 from downloader.post.sniff import RAR4_SIGNATURE, Kind, sniff_bytes
 from downloader.streaming import NotStreamable, PasswordProtected
 from downloader.streaming.rar5_slices import Slice
@@ -102,7 +101,13 @@ def plan_source(heads: Sequence[Head]) -> Source:
             unreadable.append((NotStreamable(f"a {sniffed.kind} archive"), head))
         elif sniffed.is_video:
             videos.append(head)
-    pieces = _split_movie(heads, described)
+    # Each file by the name the par2 index gives it (matched by its first 16 KiB and its size).
+    named = {
+        head.index: name
+        for head in heads
+        if not head.missing and (name := described.get((md5_16k_of(head.data), head.size)))
+    }
+    pieces = _split_movie(heads, named)
     if pieces:  # its first piece is no movie of its own
         videos = [head for head in videos if head.index != pieces[0]]
     # Every candidate for the movie with its size: a set by the file it packs, a video by its own.
@@ -133,13 +138,13 @@ def plan_source(heads: Sequence[Head]) -> Source:
         return Source((video.index,), rar=False)
     if key is None:
         return Source(tuple(pieces), rar=False)
-    return _volumes(sets[key], unknown, described)
+    return _volumes(sets[key], unknown, named)
 
 
 def _volumes(
     pieces: list[tuple[Slice, Head]],
     unknown: Sequence[Head],
-    described: dict[tuple[bytes, int], str],
+    named: dict[int, str],
 ) -> Source:
     """The set's files in volume order, when its headers number them 0, 1, 2… with none missing,
     or with one missing where the one file without a head can go (its headers are checked when the
@@ -147,7 +152,7 @@ def _volumes(
     if not _packs_matroska(pieces):
         raise NotStreamable("the archive holds no Matroska video")
     if pieces[0][1].data.startswith(RAR4_SIGNATURE):  # numbers only at the ends, even of one
-        return _unnumbered(pieces, unknown, described)
+        return _unnumbered(pieces, unknown, named)
     pieces.sort(key=lambda item: item[0].volume_number or 0)
     numbers = [piece.volume_number or 0 for piece, _ in pieces]
     if len(set(numbers)) != len(numbers):
@@ -175,10 +180,10 @@ def _packs_matroska(pieces: Sequence[tuple[Slice, Head]]) -> bool:
 def _unnumbered(
     pieces: list[tuple[Slice, Head]],
     unknown: Sequence[Head],
-    described: dict[tuple[bytes, int], str],
+    named: dict[int, str],
 ) -> Source:
-    """A RAR4 set. When the par2 index (its head) describes every volume, found by the MD5 of
-    its first 16 KiB and its size, and the names it gives number them 0 to n with the flagged
+    """A RAR4 set. When the par2 index (its head) names every volume (``named``: found by the MD5
+    of its first 16 KiB and its size), and those names number them 0 to n with the flagged
     first volume first, that is the order. Else: the first volume, then the others in the NZB's
     order, which is the order they were posted in more often than not; the reader then reads
     each one's number from its end before it streams it (a wrong guess costs waiting)."""
@@ -187,27 +192,26 @@ def _unnumbered(
     firsts = [head.index for piece, head in pieces if piece.volume_number == 0]
     if len(firsts) != 1:
         raise NotStreamable("the RAR set does not have exactly one first volume")
-    named: dict[int, int] = {}
+    by_number: dict[int, int] = {}
     for _, head in pieces:
-        name = described.get((hashlib.md5(head.data[:HASH_16K]).digest(), head.size))
-        number = volume_number(name) if name else None
+        number = volume_number(named.get(head.index, ""))
         if number is not None:
-            named[number] = head.index
-    if sorted(named) == list(range(len(pieces))) and named[0] == firsts[0]:
-        return Source(tuple(named[n] for n in sorted(named)), True, numbered=False, par2_order=True)
+            by_number[number] = head.index
+    if sorted(by_number) == list(range(len(pieces))) and by_number[0] == firsts[0]:
+        order = tuple(by_number[n] for n in sorted(by_number))
+        return Source(order, rar=True, numbered=False, par2_order=True)
     rest = sorted(head.index for piece, head in pieces if piece.volume_number is None)
     return Source((firsts[0], *rest), rar=True, numbered=False)
 
 
-def _split_movie(heads: Sequence[Head], described: dict[tuple[bytes, int], str]) -> list[int]:
+def _split_movie(heads: Sequence[Head], named: dict[int, str]) -> list[int]:
     """The pieces of a movie posted split (``x.mkv.001``, ``x.mkv.002``…), in order: only the
-    first has a header, so the order is the one the par2 index's names give them (each piece
-    matched by the MD5 of its first 16 KiB and its size), numbered 1 to n with none missing, the
-    first a Matroska file. Empty when there is no such movie."""
+    first has a header, so the order is the one the par2 index's names give them (``named``),
+    numbered 1 to n with none missing, the first a Matroska file. Empty when there is no such
+    movie."""
     groups: dict[str, dict[int, Head]] = {}
     for head in heads:
-        name = described.get((hashlib.md5(head.data[:HASH_16K]).digest(), head.size))
-        found = _PIECE.fullmatch(name or "") if not head.missing else None
+        found = _PIECE.fullmatch(named.get(head.index, ""))
         if found:
             groups.setdefault(found.group(1), {})[int(found.group(2))] = head
     for group in groups.values():
@@ -255,7 +259,7 @@ def _described(data: bytes) -> dict[tuple[bytes, int], str]:
         index = parse_index(data)
     except RepairError:
         return {}
-    return {(f.md5_16k, f.size): f.name for f in index.files}
+    return index.names_by_hash()
 
 
 def moov_estimate(data: dict[str, Any]) -> int:
