@@ -14,7 +14,7 @@ complete: a wrong guess costs waiting, never a wrong byte in the stream.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from downloader.streaming import NotStreamable, WrongBytes
 from downloader.streaming.growing_files import GrowingFiles
@@ -35,8 +35,15 @@ def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Itera
         return
     previous: Slice | None = None
     whole, total = 0, 0
+    ends: dict[int, tuple[int | None, bool]] = {}  # read once per RAR4 volume
+
+    def end_of(index: int) -> tuple[int | None, bool]:
+        if index not in ends:
+            ends[index] = _end(files, index)
+        return ends[index]
+
     ordered = source.numbered or source.par2_order
-    order = _numbered(source) if ordered else _by_their_ends(files, source)
+    order = enumerate(source.files) if ordered else _by_their_ends(end_of, source)
     for number, index in order:
         current, volume_size = files.slice(index)
         check_next(previous, current, volume_size, number)
@@ -47,7 +54,7 @@ def movie_bytes(files: GrowingFiles, watch: Watermarks, source: Source) -> Itera
             yield chunk
         previous = current
         last = number == len(source.files) - 1
-        if not source.numbered and _end(files, index) not in _ends(number, last, source):
+        if not source.numbered and end_of(index) not in _ends(number, last, source):
             raise WrongBytes(f"volume {number + 1}'s end does not match its place in the set")
         if current.split_after:
             if current.crc is not None and crc != current.crc:
@@ -70,11 +77,9 @@ def _ends(number: int, last: bool, source: Source) -> tuple[tuple[int | None, bo
     return ((number, last), (None, True)) if len(source.files) == 1 else ((number, last),)
 
 
-def _numbered(source: Source) -> Iterator[tuple[int, int]]:
-    yield from enumerate(source.files)
-
-
-def _by_their_ends(files: GrowingFiles, source: Source) -> Iterator[tuple[int, int]]:
+def _by_their_ends(
+    end_of: Callable[[int], tuple[int | None, bool]], source: Source
+) -> Iterator[tuple[int, int]]:
     """(number, file) for a RAR4 set: the first volume, then each next one found by its end."""
     yield 0, source.files[0]
     waiting = list(source.files[1:])
@@ -84,7 +89,7 @@ def _by_their_ends(files: GrowingFiles, source: Source) -> Iterator[tuple[int, i
             if not waiting:
                 raise NotStreamable(f"no volume of the RAR set says it is volume {number + 1}")
             index = waiting.pop(0)
-            said, _ = _end(files, index)
+            said, _ = end_of(index)
             if said is None:
                 raise NotStreamable("a RAR4 volume does not say its number")
             if said in found or not number <= said < len(source.files):
