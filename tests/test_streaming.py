@@ -149,12 +149,18 @@ def sequential(
     servers: list[NntpTestServer],
     stored_set: dict[str, bytes],
 ) -> list[str]:
-    """What the sequential path (verify → unpack → remux → upload) makes of the set (a job of its
-    own store: one movie has one active job)."""
-    folder = tmp_path / "sequential"
+    """What the sequential path (verify → unpack → remux → upload) makes of the set."""
+    return sequential_packets(s3, tmp_path / "sequential", servers, stored_set)
+
+
+def sequential_packets(
+    s3: S3Client, folder: Path, servers: list[NntpTestServer], files: dict[str, bytes]
+) -> list[str]:
+    """``packets`` of what the sequential path makes of ``files``, run as a job of its own store
+    in ``folder`` (one movie has one active job)."""
     folder.mkdir()
     own = JobStore(SqliteExecutor(folder / "jobs.sqlite3"), cache_seconds=0)
-    movie, _ = ready_movie(own, s3, folder, servers, stored_set, None)
+    movie, _ = ready_movie(own, s3, folder, servers, files, None)
     return packets(movie)
 
 

@@ -22,7 +22,6 @@ import rarfile
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.sqlite import SqliteExecutor
 from chalicelib.domain.jobs import JobStatus
 from downloader.pipeline import run
 from downloader.post.par2 import par2_binary
@@ -42,7 +41,14 @@ from sandbox.rar4 import pack_file
 from tests.conftest import R2_BUCKET
 from tests.test_hls import hls_objects, recorded_context
 from tests.test_pipeline import start_job
-from tests.test_streaming import RAR, SEGMENT, build_stored_set, packets, ready_movie
+from tests.test_streaming import (
+    RAR,
+    SEGMENT,
+    build_stored_set,
+    packets,
+    ready_movie,
+    sequential_packets,
+)
 from tests.test_streaming_order import obfuscated, one_connection
 
 needs_ffmpeg = pytest.mark.skipif(
@@ -190,11 +196,7 @@ def rar4_sequential(
     s3: S3Client, tmp_path: Path, servers: list[NntpTestServer], rar4_set: dict[str, bytes]
 ) -> list[str]:
     """What the sequential path (rarfile unpacking the stored set) makes of it."""
-    folder = tmp_path / "sequential"
-    folder.mkdir()
-    own = JobStore(SqliteExecutor(folder / "jobs.sqlite3"), cache_seconds=0)
-    movie, _ = ready_movie(own, s3, folder, servers, rar4_set, None)
-    return packets(movie)
+    return sequential_packets(s3, tmp_path / "sequential", servers, rar4_set)
 
 
 @needs_ffmpeg

@@ -20,13 +20,12 @@ import pytest
 from mypy_boto3_s3 import S3Client
 
 from chalicelib.adapters.store import JobStore
-from chalicelib.adapters.store.sqlite import SqliteExecutor
 from downloader.post.par2 import par2_binary
 from downloader.streaming import NotStreamable
 from downloader.streaming.plan import Head, matroska_size, plan_source
 from downloader.streaming.tail import StreamOptions
 from sandbox.nntp_server import NntpTestServer
-from tests.test_streaming import SEGMENT, build_stored_set, packets, ready_movie
+from tests.test_streaming import SEGMENT, build_stored_set, packets, ready_movie, sequential_packets
 from tests.test_streaming_order import obfuscated
 
 pytestmark = pytest.mark.skipif(
@@ -97,12 +96,10 @@ def test_an_obfuscated_split_movie_is_streamed_piece_after_piece(
     pieces = split(movie, folder, 5)
     files = {path.name: path.read_bytes() for path in [*pieces, *par2_over(folder, pieces)]}
     posted, _ = obfuscated(dict(random.Random(5).sample(sorted(files.items()), len(files))))
-    own = JobStore(SqliteExecutor(tmp_path / "sequential.sqlite3"), cache_seconds=0)
-    (tmp_path / "sequential").mkdir()
-    unpacked, _ = ready_movie(own, s3, tmp_path / "sequential", servers, posted, None)
+    joined = sequential_packets(s3, tmp_path / "sequential", servers, posted)
 
     streamed, outcomes = ready_movie(store, s3, tmp_path, servers, posted, StreamOptions())
 
     assert len(outcomes) == 1, outcomes
     assert outcomes[0].startswith("streamed"), outcomes
-    assert packets(streamed) == packets(unpacked)  # the whole movie, in order
+    assert packets(streamed) == joined  # the whole movie, in order
