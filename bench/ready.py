@@ -41,7 +41,6 @@ import io
 import logging
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -72,6 +71,7 @@ from downloader.uploader import Uploader
 from downloader.usenet.engine import Engine
 from downloader.usenet.nzb import Nzb, parse_nzb
 from downloader.usenet.servers import ServerConfig, parse_server
+from downloader.volume_names import volume_number
 from sandbox import rar
 from sandbox import rar4 as rar_4
 from sandbox.nntp_server import Knobs
@@ -99,13 +99,8 @@ def make_movie(path: Path, size: int) -> None:
 
 
 def is_volume(name: str) -> bool:
-    """A RAR volume's name (``x.partN.rar``, ``x.rar``, ``x.r00``…)."""
-    return re.search(r"\.(rar|r\d\d)$", name) is not None
-
-
-def volume_order(name: str) -> tuple[bool, str]:
-    """Sort key putting a set's volumes in order: ``x.rar`` before ``x.r00`` (old naming)."""
-    return (not name.endswith(".rar"), name)
+    """A RAR volume's name (``x.partN.rar``, ``x.rar``, ``x.r00``…), as the downloader reads it."""
+    return volume_number(name) is not None
 
 
 def make_release(
@@ -368,7 +363,7 @@ def pick_missing(articles: ReleaseArticles, share: float, seed: int) -> set[str]
     """``share`` of the RAR volumes' articles, chosen at random (seeded), for the server to lack;
     none of the first volume's, whose headers the streaming tail reads before it starts (with a gap
     there it is not attempted, and the run would time the sequential path again)."""
-    volumes = sorted((name for name in articles.ids if is_volume(name)), key=volume_order)
+    volumes = sorted((n for n in articles.ids if is_volume(n)), key=lambda n: volume_number(n) or 0)
     data = [mid for name in volumes for mid in articles.ids[name]]
     later = [mid for name in volumes[1:] for mid in articles.ids[name]]
     return set(random.Random(seed).sample(later, max(1, round(len(data) * share))))
