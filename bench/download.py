@@ -17,6 +17,10 @@ default) and once with Python's ``ssl`` reads (``NNTP_TLS_READS=python``), and p
 ``tls_vs_plain`` (our plain wall time over our TLS wall time: 1.0 means TLS costs nothing; target
 ≥ 0.85) and ``unlocked_vs_python_ssl``; with nzbget, NZBGet downloads through the same TLS front
 (``Server1.Encryption``, the same CA) for ``ratio_tls_vs_nzbget_tls``.
+Because the TLS server runs on the same cores, it also prints what TLS costs in CPU on each side
+(``cpu_s_per_GB``, the server's read from ``/proc`` around each run) and ``tls_vs_plain_ceiling``:
+plain wall time over the TLS runs' client + server CPU spread on every core, the best ratio that
+work allows here.
 
 Every mode also runs ``bench/raw_fetch.py`` (a reader that only receives the BODY replies, same
 server, connections and pipelining) and prints ``ours_vs_raw_fetch`` (raw wall time over ours;
@@ -30,16 +34,18 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sabctools
+
+from bench.news_servers import cpu_seconds, serve_with_nzbget, throwaway_ca, tls_front
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -51,6 +57,7 @@ class Run:
     wall: float
     cpu: float
     peak_rss: int  # bytes
+    server_cpu: float = 0.0  # what the news server spent meanwhile (``served_by``)
 
 
 def parse_size(text: str) -> int:
@@ -81,23 +88,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the news server did not start on port {port}")
-
-
 def measured(command: list[str], **kwargs: object) -> Run:
     """Run a child process to completion; wall time, user+system CPU and peak RSS from wait4."""
     started = time.perf_counter()
@@ -108,6 +98,13 @@ def measured(command: list[str], **kwargs: object) -> Run:
     if child.returncode != 0:
         raise SystemExit(f"{command[0]} failed with exit status {child.returncode}")
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+
+
+def served_by(servers: Sequence[int], run: Callable[[], Run]) -> Run:
+    """``run()``, with the CPU seconds the server processes ``servers`` spent while it ran."""
+    before = sum(cpu_seconds(pid) for pid in servers)
+    done = run()
+    return replace(done, server_cpu=sum(cpu_seconds(pid) for pid in servers) - before)
 
 
 def ours(
@@ -133,35 +130,6 @@ def raw_fetch(nzb: Path, port: int, connections: int, *, ca_file: Path | None = 
     command = [sys.executable, "-m", "bench.raw_fetch", "--nzb", str(nzb), "--port", str(port)]
     command += ["--connections", str(connections)]
     return measured(command + (["--ca-file", str(ca_file)] if ca_file else []), cwd=ROOT)
-
-
-def tls_front(plain_port: int, folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """``stunnel`` on a free port, terminating TLS for the news server on ``plain_port``."""
-    stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
-    if stunnel is None:
-        raise SystemExit("--tls needs stunnel (apt-get install stunnel4)")
-    ca_file, cert, key = throwaway_ca(folder)
-    port = free_port()
-    config = folder / "stunnel.conf"
-    config.write_text(
-        "foreground = yes\npid =\n[nntps]\n"
-        f"accept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{plain_port}\n"
-        f"cert = {cert}\nkey = {key}\n"
-    )
-    child = subprocess.Popen(
-        [stunnel, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_for_port(port)
-    return child, port, ca_file
-
-
-def throwaway_ca(folder: Path) -> tuple[Path, Path, Path]:
-    """A CA file and the certificate and key it vouches for (127.0.0.1, localhost)."""
-    from tests.servers.tls import make_tls
-
-    folder.mkdir(parents=True, exist_ok=True)
-    _, ca_file = make_tls(folder)
-    return ca_file, folder / "server.pem", folder / "server.key"
 
 
 def nzbget_client(
@@ -208,23 +176,6 @@ def nzbget_client(
     for name, value in options.items():
         command += ["-o", f"{name}={value}"]
     return measured([*command, str(nzb)], stderr=subprocess.DEVNULL)
-
-
-def serve_with_nzbget(
-    data: Path, cache: Path, segment: int, *, tls: tuple[Path, Path] | None = None
-) -> tuple[subprocess.Popen[bytes], int]:
-    """``nzbget --nserv`` over ``data`` on a free port (writing ``data``'s NZBs first); with
-    ``tls`` (certificate, key) it speaks TLS itself."""
-    serve = ["nzbget", "--nserv", "-d", str(data), "-c", str(cache), "-b", "127.0.0.1"]
-    subprocess.run([*serve, "-z", str(segment), "-q"], check=True, stdout=subprocess.DEVNULL)
-    port = free_port()
-    server = subprocess.Popen(
-        [*serve, "-p", str(port), *(("-s", *map(str, tls)) if tls else ())],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    return server, port
 
 
 class FileArticles:
@@ -294,7 +245,7 @@ def main() -> int:
     try:
         if use_nzbget:
             server, port = serve_with_nzbget(data, work / "cache", args.segment)
-            nzb, stop = data / "release.nzb", server.terminate
+            nzb, stop, plain_pids = data / "release.nzb", server.terminate, [server.pid]
             print("server: nzbget --nserv (warming its cache)")
         else:
             from sandbox.nntp_server import NntpTestServer
@@ -302,12 +253,19 @@ def main() -> int:
             articles = FileArticles(payload, args.segment)
             test_server = NntpTestServer(articles).start()
             port, nzb, stop = test_server.port, work / "release.nzb", test_server.stop
+            plain_pids = [os.getpid()]  # the server is this process's thread; the clients are not
             nzb.write_bytes(articles.nzb())
             print("server: sandbox/nntp_server.py (nzbget not installed, or --test-server)")
         ours(nzb, port, args.connections, work / "out")  # warms the server's cache
-        runs = [ours(nzb, port, args.connections, work / "out") for _ in range(args.runs)]
+        runs = [
+            served_by(plain_pids, lambda: ours(nzb, port, args.connections, work / "out"))
+            for _ in range(args.runs)
+        ]
         got = sha256_of(work / "out" / "payload.bin")
-        raw_runs = [raw_fetch(nzb, port, args.connections) for _ in range(args.runs)]
+        raw_runs = [
+            served_by(plain_pids, lambda: raw_fetch(nzb, port, args.connections))
+            for _ in range(args.runs)
+        ]
         theirs = (
             [nzbget_client(nzb, port, args.connections, work / "nzbget") for _ in range(args.runs)]
             if use_nzbget
@@ -325,21 +283,31 @@ def main() -> int:
                 front, tls_port = serve_with_nzbget(
                     data, work / "cache-tls", args.segment, tls=tls_args
                 )
-                front_name = "nzbget --nserv -s (its own TLS)"
+                front_name, tls_pids = "nzbget --nserv -s (its own TLS)", [front.pid]
             else:
                 front, tls_port, ca_file = tls_front(port, work / "tls")
-                front_name = "stunnel"
+                front_name, tls_pids = "stunnel", [front.pid, *plain_pids]
             try:
                 # warms the TLS server's cache
                 ours(nzb, tls_port, args.connections, work / "out-tls", ca_file=ca_file)
+                out = work / "out-tls"
                 for _ in range(args.runs):
-                    out = work / "out-tls"
-                    tls_runs.append(ours(nzb, tls_port, args.connections, out, ca_file=ca_file))
+                    tls_runs.append(
+                        served_by(
+                            tls_pids,
+                            lambda: ours(nzb, tls_port, args.connections, out, ca_file=ca_file),
+                        )
+                    )
                     tls_ok = tls_ok and sha256_of(out / "payload.bin") == expected
                     python_ssl_runs.append(
                         ours(nzb, tls_port, args.connections, out, ca_file=ca_file, python_ssl=True)
                     )
-                    raw_tls_runs.append(raw_fetch(nzb, tls_port, args.connections, ca_file=ca_file))
+                    raw_tls_runs.append(
+                        served_by(
+                            tls_pids,
+                            lambda: raw_fetch(nzb, tls_port, args.connections, ca_file=ca_file),
+                        )
+                    )
                     if use_nzbget:
                         nzbget_tls_runs.append(
                             nzbget_client(
@@ -392,10 +360,35 @@ def main() -> int:
             print(f"ratio_tls_vs_nzbget_tls: {tls_wall / nzbget_tls_wall:.2f}")
         print("sabnzbd: not measured (no Debian package, not on PyPI: not installable here)")
         print(f"tls_vs_plain: {wall / tls_wall:.2f}")
+        print(
+            f"raw_fetch_tls_vs_plain: {raw_wall / raw_tls_wall:.2f} (the receive-only reader's own)"
+        )
+        _print_tls_ceiling(args.size, runs, tls_runs)
         print(f"unlocked_vs_python_ssl: {tls_wall / python_wall:.2f}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if got == expected and tls_ok else 1
+
+
+def _print_tls_ceiling(size: int, plain: Sequence[Run], tls: Sequence[Run]) -> None:
+    """What TLS costs the client and the server in CPU, and the best ``tls_vs_plain`` that cost
+    allows on this machine's cores: when both run here, the server's encryption and the client's
+    decryption share them, and no client can finish before that work has been done."""
+    gb, cores = size / 1e9, os.cpu_count() or 1
+
+    def cpu_per_gb(runs: Sequence[Run]) -> str:
+        client = statistics.median(r.cpu for r in runs) / gb
+        return (
+            f"ours {client:.2f} + server {statistics.median(r.server_cpu for r in runs) / gb:.2f}"
+        )
+
+    print(f"cpu_s_per_GB: plain {cpu_per_gb(plain)}; TLS {cpu_per_gb(tls)}")
+    plain_wall = statistics.median(r.wall for r in plain)
+    floor = statistics.median(r.cpu + r.server_cpu for r in tls) / cores
+    print(
+        f"tls_vs_plain_ceiling: {plain_wall / max(plain_wall, floor):.2f} (plain wall over the TLS "
+        f"runs' client + server CPU spread on all {cores} cores)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from multiprocessing.connection import Connection
 
-from bench.download import free_port, wait_for_port
+from bench.news_servers import free_port, wait_for_port
 from chalicelib.adapters.objects import ObjectStore
 from sandbox.nntp_server import ArticleSource, Knobs, NntpTestServer
 
