@@ -218,9 +218,8 @@ class JobReporter:
         self._best_effort(self.job.status, self.job.status)
 
     def playable(self) -> bool:
-        """The first HLS segments are up: record when, once (best effort, from the publisher's
-        thread). The status stays what it is at that moment, read under the write lock; True once
-        recorded, or when there is nothing to record any more (the job moved on or was taken)."""
+        """The first HLS segments are up: record when, once, in the status of the moment (best
+        effort, from the publisher's thread). True once recorded or if the job moved on or went."""
         if self.job.playable_at is not None:
             return True
         with self._write_lock:
@@ -290,8 +289,8 @@ class JobReporter:
 
     def failed(self, message: str, error_class: ErrorClass = "internal") -> None:
         """Mark the job failed with a message for people (and a class for the figures). Only an
-        in-progress job can fail: a ready job stays ready, and a job cleanup already failed keeps
-        cleanup's verdict."""
+        in-progress job can fail (a ready job stays ready, one cleanup failed keeps its verdict),
+        and a failed one is not playable: the pipeline removed its segments."""
         was = self.job.status  # read before the write replaces the job
         try:
             self._write(
@@ -302,6 +301,7 @@ class JobReporter:
                 error_class=error_class,
                 speed_bps=None,
                 eta_seconds=None,
+                playable_at=None,
             )
         except JobTakenAway:
             return

@@ -273,14 +273,25 @@ def test_a_stale_job_loses_what_its_dead_task_left_in_the_bucket(
     store_env: None, s3: S3Client
 ) -> None:
     """SIGKILL leaves no chance to abort: cleanup aborts the open upload and removes an object
-    the task completed but never reported, and leaves other jobs' uploads alone."""
-    dead = seed(JobStatus.PREPARING, movie_id=1, at=NOW - 2 * HOUR)
+    the task completed but never reported and the HLS it was publishing (the job no longer says
+    it is playable), and leaves other jobs' uploads alone."""
+    dead = seed(
+        JobStatus.PREPARING, movie_id=1, at=NOW - 2 * HOUR, playable_at=to_iso(NOW - 3 * HOUR)
+    )
     alive = seed(JobStatus.PREPARING, movie_id=2, at=NOW - 5 * timedelta(minutes=1))
     for job in (dead, alive):
         s3.create_multipart_upload(Bucket=R2_BUCKET, Key=f"movies/{job.job_id}/movie.mp4")
     s3.put_object(Bucket=R2_BUCKET, Key=f"movies/{dead.job_id}/movie.mkv", Body=b"x")
+    s3.put_object(Bucket=R2_BUCKET, Key=f"movies/{dead.job_id}/hls/seg-0.m4s", Body=b"x")
 
     assert cleanup_at(NOW).run().stale == [dead.job_id]
+    failed = bootstrap.container().store.get_job(dead.job_id)
+    assert failed is not None
+    assert (failed.status, failed.error_class, failed.playable_at) == (
+        JobStatus.ERROR,
+        "stale",
+        None,
+    )
 
     uploads = s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", [])
     assert [upload["Key"] for upload in uploads] == [f"movies/{alive.job_id}/movie.mp4"]

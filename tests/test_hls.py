@@ -183,7 +183,8 @@ def test_a_job_that_fails_after_segments_went_up_leaves_none(
     servers: list[NntpTestServer],
     keyframed_set: dict[str, bytes],
 ) -> None:
-    """Every segment is up (the stream ended), then storing the movie fails on both paths."""
+    """Every segment is up (the stream ended), then storing the movie fails on both paths: the
+    segments go, and the failed job no longer says it is playable."""
     context, sent = recorded_context(keyframed_set, s3, tmp_path, servers)
 
     def refusing(key: str, upload_id: str, parts: object, size: int) -> None:
@@ -193,8 +194,16 @@ def test_a_job_that_fails_after_segments_went_up_leaves_none(
     context.uploader.complete = refusing  # type: ignore[method-assign]
     message, reporter = start_job(store)
 
-    with pytest.raises(JobFailed, match="upload failed"):
+    with pytest.raises(JobFailed, match="upload failed") as failure:
         run(message, context, reporter)
+    playable = store.get_job(message.job_id)
+    assert playable is not None
+    assert playable.playable_at is not None
+    reporter.failed(failure.value.message, failure.value.error_class)  # as the task does
 
     assert len([name for name, _ in sent if name.endswith(".m4s")]) >= 6
     assert hls_objects(s3, message.job_id) == {}
+    failed = store.get_job(message.job_id)
+    assert failed is not None
+    assert (failed.status.value, failed.error_class) == ("error", "storage")
+    assert failed.playable_at is None

@@ -37,7 +37,8 @@ class CleanupQueries:
             [
                 Statement(
                     "UPDATE jobs SET status = 'error', updated_at = ?, write_token = ?, "
-                    "error_message = 'worker stopped responding', error_class = 'stale' "
+                    "error_message = 'worker stopped responding', error_class = 'stale', "
+                    "playable_at = NULL "
                     f"WHERE status IN ({placeholders(len(in_progress))}) AND updated_at < ? "
                     "RETURNING *",
                     (now, new_write_token(), *in_progress, stale_before),
