@@ -44,6 +44,7 @@ from downloader.post.subtitles import Subtitle
 from downloader.post.unpack import UnpackError, main_video, unpack_release
 from downloader.reporter import JobReporter, JobTakenAway
 from downloader.streaming import NotStreamable
+from downloader.streaming.growing_upload import UploadWhileRemuxing
 from downloader.streaming.hls import HlsPublisher
 from downloader.streaming.resume import Downloaded, after_repair, before_repair
 from downloader.streaming.tail import StreamedTail, StreamOptions
@@ -151,21 +152,21 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             if uploaded is None:
                 unpacked = unpack_release(files, workdir / "unpacked")
                 reporter.beat()
+                metadata = {"movie-id": str(message.movie_id)}
+                remuxing = UploadWhileRemuxing(context.uploader, movie_key, metadata)
                 prepared = prepare(
                     main_video(unpacked),
                     _fresh(workdir / "output"),
                     original_language=message.original_language,
+                    follower=remuxing,
                 )
                 media, found, loose = prepared.media, prepared.subtitles, unpacked
                 reporter.beat()
-                uploaded = context.uploader.upload(
+                uploaded = remuxing.uploaded or context.uploader.upload(
                     prepared.path,
                     movie_object_key(message.job_id, prepared.extension),
                     content_type=prepared.content_type,
-                    metadata={
-                        "movie-id": str(message.movie_id),
-                        "original-container": prepared.original_container[:200],
-                    },
+                    metadata={**metadata, "original-container": prepared.original_container[:200]},
                     progress=on_upload,
                 )
             found += subtitles.from_files(loose, workdir / "subtitle-files")

@@ -72,6 +72,11 @@ class Uploader:
     def workers(self) -> int:
         return self._workers
 
+    @property
+    def part_size(self) -> int:
+        """The part size asked for (``part_size_for`` grows it for a file past the part limit)."""
+        return self._part_size
+
     def upload(
         self,
         path: Path,

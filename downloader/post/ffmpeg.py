@@ -22,6 +22,11 @@ class MediaError(Exception):
     """The file is not a video ffprobe can read, or ffmpeg failed; the message is for people."""
 
 
+class MediaStopped(MediaError):
+    """ffmpeg was ended by a signal (the job taken away, the task stopping): a run again would be
+    stopped the same way, so no caller retries it."""
+
+
 @dataclass(frozen=True)
 class FFmpeg:
     """The two binaries (from PATH unless told otherwise: the container image installs both)."""
@@ -65,6 +70,8 @@ def _run(command: list[str], failure: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise MediaError(f"{failure}: {command[0]} is not installed") from None
+    if result.returncode < 0:
+        raise MediaStopped(f"{failure}: {Path(command[0]).name} was stopped")
     if result.returncode != 0:
         detail = last_line(result.stderr or "")
         raise MediaError(f"{failure}: {detail or 'exit ' + str(result.returncode)}")

@@ -2,9 +2,11 @@
 
 Policy, chosen for what browsers play natively and what costs little CPU on a Fargate task:
 
-- Video H.264, HEVC or AV1 in any container → MP4 with ``-c:v copy`` and ``+faststart`` (the index up
-  front, so playback starts before the whole file has arrived). H.264 and AV1 play in every current
-  browser; HEVC plays where the platform decodes it (Safari, Edge, Chrome with hardware support).
+- Video H.264, HEVC or AV1 in any container → MP4 with ``-c:v copy`` and the index up front, so
+  playback starts before the whole file has arrived: reserved before writing (``-moov_size``) when
+  a ``Follower`` uploads the file as it grows, else moved there after writing (``+faststart``).
+  H.264 and AV1 play in every current browser; HEVC plays where the platform decodes it (Safari,
+  Edge, Chrome with hardware support).
 - Audio: one track, the MP4's first and default (``tracks.choose_audio``: the film's original
   language, else English, never a commentary or audio description). AAC, MP3 and Opus are copied;
   anything else (AC3, E-AC3, DTS, TrueHD…, which most browsers cannot play) is transcoded to AAC,
@@ -16,12 +18,14 @@ Policy, chosen for what browsers play natively and what costs little CPU on a Fa
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from chalicelib.logs import logger
 from downloader.post import subtitles
-from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError
+from downloader.post.ffmpeg import ON_PATH, FFmpeg, MediaError, MediaStopped
 from downloader.post.subtitles import Subtitle
 from downloader.post.tracks import AudioTrack, audio_tracks, choose_audio, describe_audio
 
@@ -74,6 +78,17 @@ class Prepared:
     subtitles: tuple[Subtitle, ...] = ()
 
 
+class Follower(Protocol):
+    """Whatever reads the MP4 while ffmpeg writes it (the upload, ``growing_upload``)."""
+
+    def writing(
+        self, target: Path, probed: dict[str, Any], container: str
+    ) -> AbstractContextManager[list[str]]:
+        """Around the ffmpeg run writing ``target``: gives the options that put the index up front
+        (``-moov_size``, reserved from ``probed``), and raises when what was written will not do."""
+        ...
+
+
 def probe(path: Path, *, tools: FFmpeg = ON_PATH) -> Probe:
     return parse_probe(tools.probe(path))
 
@@ -119,9 +134,16 @@ def prepare(
     *,
     original_language: str | None = None,
     tools: FFmpeg = ON_PATH,
+    follower: Follower | None = None,
 ) -> Prepared:
-    """The file to upload: an MP4 remux when the codecs allow it, else ``source`` unchanged."""
-    found = probe(source, tools=tools)
+    """The file to upload: an MP4 remux when the codecs allow it, else ``source`` unchanged.
+
+    With a ``follower`` the MP4 is first written with its index reserved at the front, the
+    follower reading it as it grows. Should that fail (the reserve too small, say) the remux runs
+    again with ``+faststart``, which moves the index to the front after writing: a movie ffmpeg
+    cannot remux at all fails twice, and only its second failure is raised."""
+    probed = tools.probe(source)
+    found = parse_probe(probed)
     if found.video_codec is None:
         raise MediaError(f"{source.name} has no video stream")
     chosen = plan(found, original_language)
@@ -140,8 +162,24 @@ def prepare(
             subtitles=planned,
         )
     target = out_dir / "movie.mp4"
-    movie = ["-i", str(source), *remux_arguments(found, chosen), "-movflags", "+faststart"]
-    planned = _converting(tools, [*movie, str(target)], extra, planned, optional=False)
+    movie = ["-i", str(source), *remux_arguments(found, chosen)]
+    converted = None
+    if follower is not None:
+        try:
+            with follower.writing(target, probed, found.container) as index:
+                command = [*movie, *index, str(target)]
+                written = _converting(tools, command, extra, planned, optional=False)
+            converted = written  # only once the follower took the file as written
+        except MediaStopped:
+            raise
+        except (MediaError, ValueError) as error:
+            logger.warning(
+                "remuxing again with the index moved after writing",
+                extra={"reason": str(error)},
+            )
+    if converted is None:
+        command = [*movie, "-movflags", "+faststart", str(target)]
+        converted = _converting(tools, command, extra, planned, optional=False)
     return Prepared(
         target,
         ".mp4",
@@ -149,7 +187,7 @@ def prepare(
         found.container,
         remuxed=True,
         media={"audio": chosen.audio},
-        subtitles=planned,
+        subtitles=converted,
     )
 
 
@@ -168,7 +206,7 @@ def _converting(
     try:
         tools.run([*command, *extra], failure)
     except MediaError as error:
-        if not extra:
+        if not extra or isinstance(error, MediaStopped):
             raise
         if not optional:
             tools.run(command, failure)

@@ -15,12 +15,18 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from downloader.uploader import MAX_PARTS, Uploader
+from chalicelib.logs import logger
+from downloader.streaming import NotStreamable
+from downloader.streaming.plan import moov_estimate
+from downloader.uploader import MAX_PARTS, Uploaded, Uploader, part_size_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
@@ -119,6 +125,61 @@ class GrowingUpload:
             self._submit(number)
         results = {number: future.result() for number, future in sorted(self._sent.items())}
         return [{"PartNumber": n, "ETag": etag} for n, (etag, _crc) in sorted(results.items())]
+
+
+class UploadWhileRemuxing:
+    """The sequential path's remux and upload at once (a ``remux.Follower``).
+
+    A release the streaming tail did not take (compressed, MP4 inside, repaired past what it
+    could follow) is whole on disk before its movie is remuxed. The remux used to finish before
+    the first byte was sent; with the index reserved up front, ``GrowingUpload`` sends every part
+    past it while ffmpeg writes the rest, and the upload is completed once the file checks out.
+    ``uploaded`` is set when it was; when the remux fails here, nothing is left open and the
+    caller remuxes and uploads as before."""
+
+    def __init__(self, uploader: Uploader, key: str, metadata: dict[str, str]) -> None:
+        self._uploader, self._key, self._metadata = uploader, key, metadata
+        self.uploaded: Uploaded | None = None
+
+    @contextmanager
+    def writing(self, target: Path, probed: dict[str, Any], container: str) -> Iterator[list[str]]:
+        try:
+            reserved = moov_estimate(probed)
+        except NotStreamable:  # no duration to reserve for: the index goes in after writing
+            yield ["-movflags", "+faststart"]
+            return
+        started = time.monotonic()
+        metadata = {**self._metadata, "original-container": container[:200]}
+        upload_id = self._uploader.begin(self._key, content_type="video/mp4", metadata=metadata)
+        growing = GrowingUpload(
+            self._uploader,
+            self._key,
+            upload_id,
+            target,
+            part_size=part_size_for(
+                2 * int(probed["format"].get("size") or 0), self._uploader.part_size
+            ),
+            reserved=reserved,
+            workers=self._uploader.workers,
+        )
+        growing.start()
+        try:
+            yield ["-moov_size", str(reserved)]
+            check_layout(target)
+            size = target.stat().st_size
+            parts = growing.finish(size)
+        except BaseException:
+            growing.close()
+            self._uploader.abort(self._key, upload_id)
+            raise
+        growing.close()
+        self._uploader.complete(self._key, upload_id, parts, size)  # aborts when it fails
+        seconds = time.monotonic() - started
+        self.uploaded = Uploaded(self._key, size, "video/mp4", len(parts), seconds)
+        logger.info(
+            "movie uploaded while it was remuxed",
+            extra={"parts": len(parts), "parts_early": growing.early, "seconds": round(seconds, 2)},
+        )
 
 
 def check_layout(path: Path) -> None:
