@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- the downloader task working on the job (set by the task itself as its first write), so a
     -- second task started for the same claim finds it taken and exits without touching the job
     worker TEXT,
+    -- where the job's signed event is POSTed when it is ready or failed (the fetch's notify_url,
+    -- checked then): cleanup and the dispatcher announce the failures they write
+    notify_url TEXT,
     -- progress detail written by the downloader (at most every 10 s)
     downloaded_bytes INTEGER,
     total_bytes INTEGER,

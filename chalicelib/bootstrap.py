@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.services.fetch import FetchService
     from chalicelib.services.hls import HlsLinks
     from chalicelib.services.jobs import JobsService
+    from chalicelib.services.notices import FailureNotices
     from chalicelib.services.releases import ReleasesService
     from chalicelib.services.stats import StatsService
     from chalicelib.services.stream import StreamService
@@ -156,6 +157,7 @@ class Container:
             stale_minutes=self.settings.STALE_JOB_MINUTES,
             purge_after_days=self.settings.PURGE_AFTER_DAYS,
             stats=self.stats,
+            notices=self.notices,
         )
 
     @cached_property
@@ -179,7 +181,15 @@ class Container:
     def dispatcher(self) -> Dispatcher:
         from chalicelib.services.dispatch import Dispatcher
 
-        return Dispatcher(self.store, self.launcher)
+        return Dispatcher(self.store, self.launcher, notices=self.notices)
+
+    @cached_property
+    def notices(self) -> FailureNotices:
+        from chalicelib.adapters.notify import Notifier
+        from chalicelib.services.notices import FailureNotices
+
+        settings = self.settings
+        return FailureNotices(lambda: Notifier(settings.notify_secret(), settings.notify_policy()))
 
     @cached_property
     def queue(self) -> JobQueue:

@@ -12,12 +12,11 @@ import time
 from chalicelib.adapters.notify import Notifier
 from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import Job, JobStatus
-from chalicelib.domain.notify import job_event
+from chalicelib.domain.notify import settled_event
 from chalicelib.errors import SettingsFailure
 from chalicelib.logs import logger
 from chalicelib.settings import Settings
 
-STREAM_ROUTE = "/api/movies-on-demand/movies/{job_id}/stream"
 #: What the task waits for deliveries at exit: within Fargate's 30 s between SIGTERM and SIGKILL.
 EXIT_WAIT_SECONDS = 20.0
 
@@ -35,12 +34,11 @@ class JobNotifications:
         self._sent.add(job.status)
         status = "ready" if job.status is JobStatus.READY else "failed"
         timestamp = int(time.time())
-        body = job_event(
+        body = settled_event(
             job_id=job.job_id,
             movie_id=job.movie_id,
-            status=status,
-            error_class=job.error_class if job.status is JobStatus.ERROR else None,
-            stream_route=STREAM_ROUTE.format(job_id=job.job_id),
+            failed=job.status is JobStatus.ERROR,
+            error_class=job.error_class,
             timestamp=timestamp,
         )
         keys: dict[str, object] = {"job_id": job.job_id, "movie_id": job.movie_id, "event": status}

@@ -80,8 +80,10 @@ SECRETS_NEEDED = {
         "R2_ACCESS_KEY_ID",
         "R2_SECRET_ACCESS_KEY",
     },
-    "dispatch_jobs": {"CF_API_TOKEN"},  # claims jobs in D1, then RunTask (IAM)
-    "cleanup": {"CF_API_TOKEN", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"},
+    # claims jobs in D1, then RunTask (IAM); signs the event of a job it could not start
+    "dispatch_jobs": {"CF_API_TOKEN", "NOTIFY_SECRET"},
+    # and the event of a job it fails as stale (services/notices.py)
+    "cleanup": {"CF_API_TOKEN", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "NOTIFY_SECRET"},
     "downloader": {
         "NZBGEEK_API_KEY",
         "NNTP_SERVERS",

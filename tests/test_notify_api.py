@@ -33,6 +33,9 @@ def test_an_allowed_notify_url_travels_with_the_job(
     [message] = messages(sqs)
     assert message["notify_url"] == HOOK
     assert "notify_url" not in response.json  # a URL may carry a receiver's token: not echoed
+    stored = bootstrap.container().store.get_job(message["job_id"])
+    assert stored is not None
+    assert stored.notify_url == HOOK  # for a failure the downloader never gets to announce
 
 
 @pytest.mark.usefixtures("movie", "indexer", "allowed")

@@ -185,6 +185,9 @@ class Job:
     #: JSON: what the downloader found in the file and did with it (``audio``: the track chosen
     #: and the ones available; ``subtitles``: converted to WebVTT or not, and why).
     media: str | None = None
+    #: Where the job's event goes when it settles (the fetch's checked ``notify_url``), kept so
+    #: that a failure written by cleanup or the dispatcher is announced as the downloader's are.
+    notify_url: str | None = None
 
     @property
     def is_active(self) -> bool:

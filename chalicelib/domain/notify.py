@@ -115,6 +115,23 @@ def parse_allowed_hosts(raw: str) -> frozenset[str]:
 
 # -- the event ------------------------------------------------------------------------------------
 
+#: Where the receiver asks for the movie's stream (the contract's route), named in every event.
+STREAM_ROUTE = "/api/movies-on-demand/movies/{job_id}/stream"
+
+
+def settled_event(
+    *, job_id: str, movie_id: int, failed: bool, error_class: str | None, timestamp: int
+) -> bytes:
+    """The event of a job that is ready (``failed`` False) or failed with ``error_class``."""
+    return job_event(
+        job_id=job_id,
+        movie_id=movie_id,
+        status="failed" if failed else "ready",
+        error_class=error_class if failed else None,
+        stream_route=STREAM_ROUTE.format(job_id=job_id),
+        timestamp=timestamp,
+    )
+
 
 def job_event(
     *,

@@ -1,9 +1,10 @@
 """The hourly cleanup: delete unwatched movies, fail silent jobs, purge old rows.
 
 A job failed as stale also loses what its dead task left in the bucket (open multipart uploads, an
-object it completed but never reported). Idempotent and failure-isolated: an expired job is
-claimed as ``deleted`` before its files go (so a watch a moment earlier keeps its movie); files
-that cannot be deleted are retried next run, and one failure never stops the others. Two job-store
+object it completed but never reported), and its ``notify_url`` is told (``services/notices.py``).
+Idempotent and failure-isolated: an expired job is claimed as ``deleted`` before its files go (so a
+watch a moment earlier keeps its movie); files that cannot be deleted are retried next run, and one
+failure never stops the others. Two job-store
 round trips per run whatever the backlog, plus one for the hourly gauges when a ``StatsService`` is
 given (as in production).
 """
@@ -21,7 +22,11 @@ from chalicelib.domain.jobs import Clock, Job, movie_object_prefix, to_iso, utcn
 from chalicelib.errors import ApiError
 from chalicelib.logs import logger
 from chalicelib.metrics import emit, record_job_event
+from chalicelib.services.notices import FailureNotices
 from chalicelib.services.stats import StatsService
+
+#: What a run waits, at its end, for stale jobs' events to be delivered (the Lambda has 30 s).
+NOTICE_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -43,9 +48,11 @@ class CleanupService:
         stale_minutes: int,
         purge_after_days: int,
         stats: StatsService | None = None,
+        notices: FailureNotices | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._store = store
+        self._notices = notices
         #: Hourly gauges (active jobs, movies ready, bytes stored) for the dashboard, from /stats.
         self._stats = stats
         self._objects = objects
@@ -77,6 +84,8 @@ class CleanupService:
             )
             record_job_event("JobsFailed", error_class="stale")
             self._clear_leftovers(job)
+            if self._notices is not None:
+                self._notices.failed(job)
         removed: list[str] = []
         for job in sweep.to_remove:
             try:
@@ -111,6 +120,8 @@ class CleanupService:
                 "bytes_freed": report.bytes_freed,
             },
         )
+        if self._notices is not None:
+            self._notices.wait(NOTICE_WAIT_SECONDS)
         return report
 
     def _clear_leftovers(self, job: Job) -> None:

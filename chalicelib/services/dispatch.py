@@ -4,7 +4,8 @@ SQS delivers at least once, so the claim is a compare-and-set (``queued`` → ``
 duplicate message finds the job already claimed and starts nothing. The claim's write token is the
 SQS message id, so the same message delivered again after a claim whose reply was lost (the store
 gave up, the record was retried) recognises its own claim and starts the task it never started.
-A launch that fails for good marks the job ``error`` with the reason and is acknowledged; a
+A launch that fails for good marks the job ``error`` with the reason (telling its ``notify_url``,
+``services/notices.py``) and is acknowledged; a
 transient failure (throttling, no capacity) puts the job back to ``queued`` and asks SQS to
 redeliver that message only. Messages that keep failing end in the dead-letter queue, and cleanup's
 stale-job rule fails their jobs.
@@ -23,11 +24,14 @@ from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import Clock, JobStatus, to_iso, utcnow
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
+from chalicelib.services.notices import FailureNotices
 
 #: Time one record must have left to be started. A claim and RunTask take well under a second;
 #: this covers a slow D1 request with a retry and a retried RunTask (ECS client: 3 s connect, 5 s
 #: read, 2 attempts). The dispatcher Lambda has 30 s for its batch of 10.
 RECORD_BUDGET_SECONDS = 12.0
+#: At most what a batch waits, at its end, for failed jobs' events to be delivered.
+NOTICE_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -40,10 +44,17 @@ class Outcome:
 
 
 class Dispatcher:
-    def __init__(self, store: JobStore, launcher: TaskLauncher, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        launcher: TaskLauncher,
+        clock: Clock = utcnow,
+        notices: FailureNotices | None = None,
+    ) -> None:
         self._store = store
         self._launcher = launcher
         self._clock = clock
+        self._notices = notices
 
     def handle_batch(
         self, records: list[tuple[str, str]], remaining_seconds: Callable[[], float] | None = None
@@ -82,6 +93,11 @@ class Dispatcher:
                 outcome.retry.append(message_id)
             else:
                 getattr(outcome, result).append(message.job_id)
+        if self._notices is not None and self._notices.sent:  # delivered before the freeze
+            left = (
+                remaining_seconds() - 2.0 if remaining_seconds is not None else NOTICE_WAIT_SECONDS
+            )
+            self._notices.wait(min(NOTICE_WAIT_SECONDS, left))
         return outcome
 
     def handle(self, message: JobMessage, claim_token: str | None = None) -> str:
@@ -121,7 +137,7 @@ class Dispatcher:
             )
             logger.warning("downloader start failed; will retry", extra=keys)
             return "retry"
-        self._store.transition(
+        failed = self._store.transition(
             message.job_id,
             from_statuses=[JobStatus.DOWNLOADING],
             to=JobStatus.ERROR,
@@ -130,5 +146,7 @@ class Dispatcher:
             error_class="dispatch",
         )
         logger.error("job state changed", extra={**keys, "from": "downloading", "to": "error"})
+        if failed is not None and self._notices is not None:
+            self._notices.failed(failed)
         record_job_event("JobsFailed", error_class="dispatch")
         return "failed"

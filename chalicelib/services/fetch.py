@@ -90,6 +90,7 @@ class FetchService:
             progress=0.0,
             release_id=chosen.release_id,
             release_title=chosen.title,
+            notify_url=request.notify_url,
         )
         metadata = self._metadata(movie_id)
         stored, created = self._store.create_job(job, metadata)

@@ -63,7 +63,8 @@ locals {
     RETENTION_HOURS              = tostring(var.retention_hours)
     MAX_RELEASE_GB               = tostring(local.max_release_gb)
     NZBGEEK_BASE_URL             = var.nzbgeek_base_url
-    # The API refuses other notify_urls; the downloader checks them again when it sends.
+    # The API refuses other notify_urls; the downloader, dispatcher and cleanup check them again
+    # when they send.
     NOTIFY_ALLOWED_HOSTS = join(",", var.notify_allowed_hosts)
   }
 
@@ -126,12 +127,14 @@ locals {
       R2_SECRET_ACCESS_KEY = "r2_secret_access_key" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
     }
     dispatch_jobs = {
-      CF_API_TOKEN = var.d1_gateway ? "d1_gateway_token" : "d1_token_api" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      CF_API_TOKEN  = var.d1_gateway ? "d1_gateway_token" : "d1_token_api" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      NOTIFY_SECRET = "notify_secret"
     }
     cleanup = {
       CF_API_TOKEN         = var.d1_gateway ? "d1_gateway_token" : "d1_token_cleanup" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
       R2_ACCESS_KEY_ID     = "r2_access_key_id"
       R2_SECRET_ACCESS_KEY = "r2_secret_access_key" #checkov:skip=CKV_SECRET_6:the name of a Secrets Manager secret, not its value
+      NOTIFY_SECRET        = "notify_secret"
     }
     downloader = {
       NZBGEEK_API_KEY      = "nzbgeek_api_key"

@@ -47,6 +47,7 @@ ADDED_COLUMNS = (
     ("jobs", "playable_at", "TEXT"),
     ("watch_history", "position_seconds", "REAL"),
     ("jobs", "media", "TEXT"),
+    ("jobs", "notify_url", "TEXT"),
 )
 
 
