@@ -6,8 +6,9 @@ again; it can be sent while the rest is being written. The parts covering the zo
 ``mdat`` size are written there when ffmpeg finishes) and the last, partial part go at the end. As a
 guard against any muxer that rewrites more than that, each early part's CRC32 is taken when sent and
 compared with the finished file; a part that changed is sent again (same number, so it replaces the
-first copy) before the upload is completed. Nothing here completes or aborts the upload: the owner
-does, once the release has been verified.
+first copy) before the upload is completed. ``GrowingUpload`` neither completes nor aborts the
+upload: the streaming tail does, once the release has been verified. ``UploadWhileRemuxing`` is the
+sequential path's owner of one, for a release already verified on disk, and does both itself.
 """
 
 from __future__ import annotations
