@@ -429,3 +429,48 @@ def test_a_par2_index_that_misnames_the_volumes_takes_down_what_was_published(
     assert job.status is JobStatus.READY
     assert job.playable_at is None
     assert s3.list_multipart_uploads(Bucket=R2_BUCKET).get("Uploads", []) == []
+
+
+def test_segments_published_from_a_lying_index_are_taken_down(
+    store: JobStore, s3: S3Client, tmp_path: Path, servers: list[NntpTestServer]
+) -> None:
+    """As above, on a movie long enough for the viewer to have been shown segments (20 s with a
+    keyframe every second, each volume 5 s of it) and a line slow enough for them to go up before
+    the lie is caught: what went up comes down, and the job is ready with no HLS to offer."""
+    source = tmp_path / "source" / "Movie.2024.1080p.mkv"
+    source.parent.mkdir()
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-f", "lavfi", "-i"),
+            "testsrc2=size=640x360:rate=24:duration=20",
+            *("-f", "lavfi", "-i", "sine=duration=20", "-vf", "noise=alls=40:allf=t"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", "4M", "-c:a", "aac", "-g", "24"),
+            str(source),
+        ],
+        check=True,
+    )
+    folder = tmp_path / "misnamed"
+    volumes = pack_file(source, folder, volume_size=source.stat().st_size // 4 + 1)
+    names = {v.name: v.read_bytes() for v in volumes}
+    (folder / "Movie.2024.1080p.r00").write_bytes(names["Movie.2024.1080p.r01"])
+    (folder / "Movie.2024.1080p.r01").write_bytes(names["Movie.2024.1080p.r00"])
+    index = par2_index(folder, sorted(folder.iterdir()))
+    outcomes: list[str] = []
+    files = {**names, "index.par2": index.read_bytes()}
+    context, sent = recorded_context(files, s3, tmp_path, servers, delay=0.1)
+    one_connection(servers)(context)  # about 2.5 s a volume: time for the publisher's rounds
+    context.streaming = StreamOptions(
+        part_size=MIN_PART, hls_segment_seconds=1, on_outcome=outcomes.append
+    )
+    message, reporter = start_job(store)
+
+    run(message, context, reporter)
+
+    assert outcomes == ["fallback: volume 2's end does not match its place in the set"]
+    published = [name for name, _ in sent if name.endswith(".m4s")]
+    assert published  # the viewer could have been watching these
+    assert hls_objects(s3, message.job_id) == {}
+    job = store.get_job(message.job_id)
+    assert job is not None
+    assert job.status is JobStatus.READY
+    assert job.playable_at is None
