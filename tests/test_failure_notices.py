@@ -80,16 +80,18 @@ def test_cleanup_tells_a_stale_job_s_notify_url_once(receiver: StandIn, s3: S3Cl
     assert len(events(receiver)) == 1
 
 
+@pytest.mark.parametrize("stored", [True, False], ids=["url-in-the-job", "url-in-the-message-only"])
 def test_the_dispatcher_tells_a_job_ecs_could_not_start(
-    receiver: StandIn, aws: ECSClient, env: pytest.MonkeyPatch
+    receiver: StandIn, aws: ECSClient, env: pytest.MonkeyPatch, stored: bool
 ) -> None:
+    """Also for a job queued before the store kept the URL: the message carries it too."""
     env.setenv("ECS_CLUSTER", "no-such-cluster")
     bootstrap.reset()
-    job = seed(JobStatus.QUEUED, notify_url=f"{receiver.url}/hook?job=550")
+    url = f"{receiver.url}/hook?job=550"
+    job = seed(JobStatus.QUEUED, notify_url=url if stored else None)
+    message = message_for(job.job_id).model_copy(update={"notify_url": url})
 
-    outcome = bootstrap.container().dispatcher.handle_batch(
-        [("sqs-1", message_for(job.job_id).model_dump_json())]
-    )
+    outcome = bootstrap.container().dispatcher.handle_batch([("sqs-1", message.model_dump_json())])
 
     assert outcome.failed == [job.job_id]
     [event] = events(receiver)

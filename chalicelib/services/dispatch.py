@@ -14,7 +14,7 @@ stale-job rule fails their jobs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
@@ -147,6 +147,9 @@ class Dispatcher:
         )
         logger.error("job state changed", extra={**keys, "from": "downloading", "to": "error"})
         if failed is not None and self._notices is not None:
-            self._notices.failed(failed)
+            # A job queued before the store kept its URL has it in the message only.
+            self._notices.failed(
+                replace(failed, notify_url=failed.notify_url or message.notify_url)
+            )
         record_job_event("JobsFailed", error_class="dispatch")
         return "failed"
