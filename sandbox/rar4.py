@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
+from sandbox import rar as rar5
 from sandbox.rar import copy_slice
 
 MARKER = b"Rar!\x1a\x07\x00"
@@ -65,8 +66,7 @@ def _file_header(name: str, size: int, part: int, crc: int, flags: int, mtime: i
 def volume_names(stem: str, count: int, *, new_numbering: bool) -> list[str]:
     """``stem.rar, stem.r00, stem.r01…``, or ``stem.part1.rar…`` (zero-padded like RAR)."""
     if new_numbering:
-        width = len(str(count))
-        return [f"{stem}.part{number:0{width}d}.rar" for number in range(1, count + 1)]
+        return rar5.volume_names(stem, count)
     return [f"{stem}.rar"] + [f"{stem}.r{number:02d}" for number in range(count - 1)]
 
 

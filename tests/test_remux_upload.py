@@ -9,7 +9,6 @@ the movie still arrives whole, remuxed again, with no multipart upload left open
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from downloader.post.remux import prepare
 from downloader.streaming.growing_upload import UploadWhileRemuxing, check_layout
 from downloader.uploader import MIN_PART, Uploader
 from tests.conftest import R2_BUCKET, objects_on
-from tests.test_streaming import packets
+from tests.test_streaming import noisy_movie, packets
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (.ci/run installs it)"
@@ -34,16 +33,7 @@ KEY = "movies/job_1/movie.mp4"
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ten seconds of noisy 640x360 H.264 + AAC in Matroska: about 21 MB, five 5 MiB parts."""
     path = tmp_path_factory.mktemp("remux-upload") / "Movie.2024.mkv"
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-f", "lavfi", "-i"),
-            "testsrc2=size=640x360:rate=24:duration=10",
-            *("-f", "lavfi", "-i", "sine=duration=10", "-vf", "noise=alls=40:allf=t"),
-            *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", "16M", "-c:a", "aac"),
-            str(path),
-        ],
-        check=True,
-    )
+    noisy_movie(path, seconds=10)
     return path
 
 

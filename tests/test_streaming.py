@@ -51,21 +51,30 @@ def stored_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return build_stored_set(tmp_path_factory.mktemp("stored-set"))
 
 
+def noisy_movie(
+    path: Path, *, seconds: int, bitrate: str = "16M", keyframe_every: int | None = None
+) -> None:
+    """A 640x360 H.264 + AAC movie of ``seconds`` whose noise keeps it from compressing away (so
+    it fills its volumes and articles as real video does); a keyframe every ``keyframe_every``
+    frames (24 per second) when given, else x264's default."""
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-f", "lavfi", "-i"),
+            f"testsrc2=size=640x360:rate=24:duration={seconds}",
+            *("-f", "lavfi", "-i", f"sine=duration={seconds}", "-vf", "noise=alls=40:allf=t"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", bitrate, "-c:a", "aac"),
+            *(("-g", str(keyframe_every)) if keyframe_every is not None else ()),
+            str(path),
+        ],
+        check=True,
+    )
+
+
 def build_stored_set(folder: Path, *, keyframe_every: int = 250) -> dict[str, bytes]:
     """The files of ``stored_set``; ``keyframe_every`` frames (24 per second) start a GOP."""
     source = folder / "source" / "Movie.2024.1080p.mkv"
     source.parent.mkdir()
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-f", "lavfi", "-i"),
-            "testsrc2=size=640x360:rate=24:duration=6",
-            *("-f", "lavfi", "-i", "sine=duration=6", "-vf", "noise=alls=40:allf=t"),
-            *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", "16M", "-c:a", "aac"),
-            *("-g", str(keyframe_every)),
-            str(source),
-        ],
-        check=True,
-    )
+    noisy_movie(source, seconds=6, keyframe_every=keyframe_every)
     volumes = pack_file(source, folder, volume_size=source.stat().st_size // 4 + 1)
     par2 = ["c", "-q", "-q", "-r15", "-n2", f"-s{SEGMENT}", "Movie.2024.1080p.par2"]
     subprocess.run([par2_binary(), *par2, *(v.name for v in volumes)], cwd=folder, check=True)

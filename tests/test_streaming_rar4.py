@@ -45,6 +45,7 @@ from tests.test_streaming import (
     RAR,
     SEGMENT,
     build_stored_set,
+    noisy_movie,
     packets,
     ready_movie,
     sequential_packets,
@@ -439,16 +440,7 @@ def test_segments_published_from_a_lying_index_are_taken_down(
     the lie is caught: what went up comes down, and the job is ready with no HLS to offer."""
     source = tmp_path / "source" / "Movie.2024.1080p.mkv"
     source.parent.mkdir()
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-f", "lavfi", "-i"),
-            "testsrc2=size=640x360:rate=24:duration=20",
-            *("-f", "lavfi", "-i", "sine=duration=20", "-vf", "noise=alls=40:allf=t"),
-            *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", "4M", "-c:a", "aac", "-g", "24"),
-            str(source),
-        ],
-        check=True,
-    )
+    noisy_movie(source, seconds=20, bitrate="4M", keyframe_every=24)
     folder = tmp_path / "misnamed"
     volumes = pack_file(source, folder, volume_size=source.stat().st_size // 4 + 1)
     names = {v.name: v.read_bytes() for v in volumes}
