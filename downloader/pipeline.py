@@ -103,6 +103,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
         reporter.track_servers(engine.server_figures)
         watch = Watermarks()
         movie_key = movie_object_key(message.job_id, ".mp4")
+        metadata = {"movie-id": str(message.movie_id)}  # the object's, on every path
         if context.streaming is not None:
             hls = HlsPublisher(
                 workdir / "stream" / "hls",
@@ -115,7 +116,7 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
                 watch,
                 context.uploader,
                 movie_key,
-                {"movie-id": str(message.movie_id)},
+                metadata,
                 workdir / "stream",
                 context.streaming,
                 hls,
@@ -152,7 +153,6 @@ def run(message: JobMessage, context: TaskContext, reporter: JobReporter) -> Non
             if uploaded is None:
                 unpacked = unpack_release(files, workdir / "unpacked")
                 reporter.beat()
-                metadata = {"movie-id": str(message.movie_id)}
                 remuxing = UploadWhileRemuxing(context.uploader, movie_key, metadata)
                 prepared = prepare(
                     main_video(unpacked),

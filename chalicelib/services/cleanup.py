@@ -4,9 +4,8 @@ A job failed as stale also loses what its dead task left in the bucket (open mul
 object it completed but never reported), and its ``notify_url`` is told (``services/notices.py``).
 Idempotent and failure-isolated: an expired job is claimed as ``deleted`` before its files go (so a
 watch a moment earlier keeps its movie); files that cannot be deleted are retried next run, and one
-failure never stops the others. Two job-store
-round trips per run whatever the backlog, plus one for the hourly gauges when a ``StatsService`` is
-given (as in production).
+failure never stops the others. Two job-store round trips per run whatever the backlog, plus one
+for the hourly gauges when a ``StatsService`` is given (as in production).
 """
 
 from __future__ import annotations
@@ -24,9 +23,6 @@ from chalicelib.logs import logger
 from chalicelib.metrics import emit, record_job_event
 from chalicelib.services.notices import FailureNotices
 from chalicelib.services.stats import StatsService
-
-#: What a run waits, at its end, for stale jobs' events to be delivered (the Lambda has 30 s).
-NOTICE_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -121,7 +117,7 @@ class CleanupService:
             },
         )
         if self._notices is not None:
-            self._notices.wait(NOTICE_WAIT_SECONDS)
+            self._notices.wait()
         return report
 
     def _clear_leftovers(self, job: Job) -> None:

@@ -5,10 +5,9 @@ duplicate message finds the job already claimed and starts nothing. The claim's 
 SQS message id, so the same message delivered again after a claim whose reply was lost (the store
 gave up, the record was retried) recognises its own claim and starts the task it never started.
 A launch that fails for good marks the job ``error`` with the reason (telling its ``notify_url``,
-``services/notices.py``) and is acknowledged; a
-transient failure (throttling, no capacity) puts the job back to ``queued`` and asks SQS to
-redeliver that message only. Messages that keep failing end in the dead-letter queue, and cleanup's
-stale-job rule fails their jobs.
+``services/notices.py``) and is acknowledged; a transient failure (throttling, no capacity) puts the
+job back to ``queued`` and asks SQS to redeliver that message only. Messages that keep failing end
+in the dead-letter queue, and cleanup's stale-job rule fails their jobs.
 """
 
 from __future__ import annotations
@@ -24,14 +23,12 @@ from chalicelib.domain.dispatch import JobMessage
 from chalicelib.domain.jobs import Clock, JobStatus, to_iso, utcnow
 from chalicelib.logs import logger
 from chalicelib.metrics import record_job_event
-from chalicelib.services.notices import FailureNotices
+from chalicelib.services.notices import WAIT_SECONDS, FailureNotices
 
 #: Time one record must have left to be started. A claim and RunTask take well under a second;
 #: this covers a slow D1 request with a retry and a retried RunTask (ECS client: 3 s connect, 5 s
 #: read, 2 attempts). The dispatcher Lambda has 30 s for its batch of 10.
 RECORD_BUDGET_SECONDS = 12.0
-#: At most what a batch waits, at its end, for failed jobs' events to be delivered.
-NOTICE_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -93,11 +90,9 @@ class Dispatcher:
                 outcome.retry.append(message_id)
             else:
                 getattr(outcome, result).append(message.job_id)
-        if self._notices is not None and self._notices.sent:  # delivered before the freeze
-            left = (
-                remaining_seconds() - 2.0 if remaining_seconds is not None else NOTICE_WAIT_SECONDS
-            )
-            self._notices.wait(min(NOTICE_WAIT_SECONDS, left))
+        if self._notices is not None and self._notices.sending:  # delivered before the freeze
+            left = remaining_seconds() - 2.0 if remaining_seconds is not None else WAIT_SECONDS
+            self._notices.wait(min(WAIT_SECONDS, left))
         return outcome
 
     def handle(self, message: JobMessage, claim_token: str | None = None) -> str:

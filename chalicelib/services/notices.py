@@ -19,14 +19,20 @@ from chalicelib.domain.notify import settled_event
 from chalicelib.errors import SettingsFailure
 from chalicelib.logs import logger
 
+#: At most what an invocation waits, at its end, for the events it sent (its Lambda has 30 s).
+WAIT_SECONDS = 10.0
+
 
 class FailureNotices:
     def __init__(self, notifier: Callable[[], Notifier]) -> None:
         """``notifier`` builds the sender on first use (it reads ``NOTIFY_SECRET``)."""
         self._build = notifier
         self._notifier: Notifier | None = None
-        #: Events handed to the sender so far (this invocation's and earlier ones').
-        self.sent = 0
+
+    @property
+    def sending(self) -> bool:
+        """Whether any event was handed to the sender (the sender is built by the first)."""
+        return self._notifier is not None
 
     def failed(self, job: Job) -> None:
         """``job`` as its failure was written: send its event if it asked for one (in the
@@ -55,9 +61,8 @@ class FailureNotices:
             timestamp=timestamp,
         )
         notifier.send_later(job.notify_url, body, timestamp, keys)
-        self.sent += 1
 
-    def wait(self, seconds: float) -> None:
+    def wait(self, seconds: float = WAIT_SECONDS) -> None:
         """Give the events sent so far up to ``seconds`` to be delivered (their retries included)."""
         if self._notifier is not None and not self._notifier.wait(max(0.0, seconds)):
             logger.warning("notification still being retried as the invocation ends; given up")
